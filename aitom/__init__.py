@@ -1,0 +1,1 @@
+"""AITom-style cryo-ET toolkit: I/O, geometry, structures, simulation and FSFT domain adaptation."""
