@@ -1,0 +1,142 @@
+"""``aitom-fsft``: simulate data, train FSFT, predict, evaluate, classify picks, run the demo."""
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+from aitom.errors import InputError
+
+
+def _add_config_options(p):
+    from .config import FSFTConfig
+    g = p.add_argument_group("FSFT hyper-parameters (defaults: the reference implementation's; see FSFTConfig)")
+    g.add_argument("--config", help="JSON file of FSFTConfig fields (options below override it)")
+    for f in dataclasses.fields(FSFTConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "widths":
+            g.add_argument(flag, type=lambda s: tuple(int(v) for v in s.split(",")), help="e.g. 16,16,16,128")
+        elif f.type is bool or isinstance(f.default, bool):
+            g.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), metavar="{true,false}")
+        else:
+            g.add_argument(flag, type=float if isinstance(f.default, float) else int)
+
+
+def _config_from_args(args):
+    from .config import FSFTConfig
+    config = FSFTConfig()
+    if args.config:
+        with open(args.config) as f:
+            config = FSFTConfig.from_dict(json.load(f))
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(FSFTConfig) if getattr(args, f.name) is not None}
+    return config.replace(**changes)
+
+
+def _print_accuracy_table(accuracy, file=sys.stdout):
+    print("\nstage  encoder  target test accuracy  source val accuracy", file=file)
+    for stage, a in accuracy.items():
+        print(f"{stage:<6} {a['domain']:<8} {a['target_test_acc']:>20.3f} {a['source_val_acc']:>20.3f}", file=file)
+
+
+def _data_args(args):
+    if args.dataset:
+        from aitom.io.dataset import load_two_domain
+        return load_two_domain(args.dataset)
+    if not (args.source and args.target):
+        raise InputError("arguments", "give --dataset DIR (a two-domain folder) or both --source and --target")
+    return args.source, args.target
+
+
+def cmd_train(args):
+    from .pipeline import train
+    source, target = _data_args(args)
+    config = _config_from_args(args)
+    result = train(source, target, shots=config.shots, config=config,
+                   run_dir=args.run_dir, resume=args.resume, progress=not args.quiet,
+                   stages=tuple(args.stages.split(",")))
+    _print_accuracy_table(result.accuracy)
+    print(f"\nclassifier: {os.path.join(args.run_dir, 'classifier')}")
+
+
+def cmd_predict(args):
+    import numpy as np
+    from aitom.io.atomic import atomic_open
+    from .classifier import SubtomogramClassifier
+    from .pipeline import predict
+    clf = SubtomogramClassifier.load(args.model)
+    labels, proba = predict(clf, args.data)
+    with atomic_open(args.out, "w") as f:
+        f.write("index,class,probability," + ",".join(f"p_{c}" for c in clf.class_names) + "\n")
+        for i, (l, p) in enumerate(zip(labels, proba)):
+            f.write(f"{i},{clf.class_names[l]},{p[l]:.6f}," + ",".join(f"{v:.6f}" for v in p) + "\n")
+    counts = np.bincount(labels, minlength=len(clf.class_names))
+    print(f"{len(labels)} subtomograms -> {args.out}; per class: "
+          + ", ".join(f"{c}={n}" for c, n in zip(clf.class_names, counts)))
+
+
+def cmd_evaluate(args):
+    from .pipeline import evaluate
+    report = evaluate(args.model, args.data, out_dir=args.out_dir, name=args.name)
+    print(f"accuracy {report['accuracy']:.3f} on {report['n']} subtomograms")
+    for c, a in report["per_class_accuracy"].items():
+        print(f"  {c:<12} {'-' if a is None else f'{a:.3f}'}")
+    print(f"confusion matrix: {os.path.join(args.out_dir, args.name + '_confusion.png')}")
+
+
+def cmd_demo(args):
+    from .demo import run_demo
+    run_demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="aitom-fsft", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="simulate two domains from the shipped structures, train FSFT, report accuracy")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--quick", action="store_true", help="a smaller, faster run (a few minutes on 2 cores)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("train", help="train FSFT on a source and a target data set")
+    t.add_argument("--dataset", help="two-domain folder written by 'aitom-fsft simulate'")
+    t.add_argument("--source", help="source data set (folder, pickle, class folders)")
+    t.add_argument("--target", help="target data set")
+    t.add_argument("--run-dir", required=True, help="folder for checkpoints, plots and the classifier")
+    t.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    t.add_argument("--stages", default="1,2.1,2.2,3", help="comma-separated subset of 1,2.1,2.2,3")
+    t.add_argument("--quiet", action="store_true")
+    _add_config_options(t)
+    t.set_defaults(func=cmd_train)
+
+    pr = sub.add_parser("predict", help="classify subtomograms with a trained classifier")
+    pr.add_argument("--model", required=True, help="classifier folder (<run-dir>/classifier)")
+    pr.add_argument("--data", required=True, help="data set to classify")
+    pr.add_argument("--out", required=True, help="CSV of predicted classes and probabilities")
+    pr.set_defaults(func=cmd_predict)
+
+    e = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix on labelled data")
+    e.add_argument("--model", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--out-dir", required=True)
+    e.add_argument("--name", default="evaluation")
+    e.set_defaults(func=cmd_evaluate)
+
+    for module in ("aitom.simulation.cli", "aitom.classify.deep.fsft.picks"):
+        __import__(module, fromlist=["add_parser"]).add_parser(sub)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except InputError as e:
+        print(f"aitom-fsft: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""Classify template-matching picks with a trained FSFT classifier, and the ``classify-picks`` command.
+
+Every pick is cut out of its memory-mapped tomogram (:mod:`aitom.picking.extract`), rescaled to the
+classifier's voxel size, standardised as in training and classified in streamed batches
+(``tf.data`` -> ``model.predict``), tomogram by tomogram.
+
+Output columns (added to every input column)
+--------------------------------------------
+``fsft_class``
+    The most probable class; :data:`UNASSIGNED` (or ``"background"`` when the classifier has that class)
+    when its probability is below ``threshold``; :data:`SKIPPED` for picks that were not cut.
+``fsft_probability``
+    Probability of the most probable class (NaN when skipped).
+``fsft_p_<class>``
+    One probability column per class of the classifier.
+``fsft_skip_reason``
+    ``""`` or a key of :data:`aitom.picking.extract.SKIP_REASONS`.
+
+A classifier trained with a ``"background"`` class (negatives from
+:func:`aitom.picking.extract.extract_background`) labels false picks ``"background"``; keep the rows whose
+``fsft_class`` is a particle class to drop them.
+"""
+import os
+
+import keras
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from aitom.classify.deep.fsft.classifier import SubtomogramClassifier, softmax
+from aitom.errors import InputError
+from aitom.io.file import read_mrc_header
+from aitom.io.particles import FORMATS, detect_format, read_particles, write_particles
+from aitom.picking.extract import (
+    EDGE_MODES,
+    open_tomogram,
+    plan_extraction,
+    read_order,
+    resolve_pad_value,
+    subtomogram_dataset,
+    tomogram_coordinates,
+)
+
+BACKGROUND = "background"
+UNASSIGNED = "unassigned"
+SKIPPED = "skipped"
+_MRC_SUFFIXES = (".mrc", ".rec", ".map", ".st")
+
+
+def tomogram_aliases(path):
+    """Names a particle list may use for the tomogram at ``path``.
+
+    The file name, the name without its extension and, for RELION 5 reconstructions (``rec_<name>``),
+    ``<name>``; e.g. ``/d/rec_TS_01.mrc`` -> ``{'rec_TS_01.mrc', 'rec_TS_01', 'TS_01'}``.
+    """
+    base = os.path.basename(os.fspath(path))
+    stem = base[:-len(os.path.splitext(base)[1])] if base.lower().endswith(_MRC_SUFFIXES) else base
+    return {base, stem, stem[len("rec_"):] if stem.startswith("rec_") else stem}
+
+
+def group_by_tomogram(picks, tomograms):
+    """Row indices of ``picks`` per tomogram path.
+
+    Parameters
+    ----------
+    picks : pandas.DataFrame
+        With a ``tomogram`` column (names may be missing when there is one tomogram).
+    tomograms : list of str
+        Tomogram paths.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Path -> positional row indices, for the tomograms that have picks.
+
+    Raises
+    ------
+    InputError
+        If a pick names no given tomogram, or names are missing with several tomograms.
+    """
+    names = picks["tomogram"].to_numpy(dtype=object) if "tomogram" in picks else np.full(len(picks), None)
+    missing = pd.isna(names)
+    if len(tomograms) == 1 and missing.all():
+        return {tomograms[0]: np.arange(len(picks))}
+    if missing.any():
+        raise InputError("picks", f"column 'tomogram' is empty in row {int(np.flatnonzero(missing)[0])}; with "
+                                  "several tomograms every pick must name its tomogram")
+    lookup = {}
+    for path in tomograms:
+        for alias in tomogram_aliases(path):
+            lookup.setdefault(alias, path)
+    unknown = sorted({n for n in names if n not in lookup})
+    if unknown:
+        raise InputError("picks", f"tomogram name(s) {', '.join(map(repr, unknown))} match no given tomogram "
+                                  f"({', '.join(os.path.basename(t) for t in tomograms)})")
+    paths = np.array([lookup[n] for n in names], dtype=object)
+    return {path: np.flatnonzero(paths == path) for path in tomograms if (paths == path).any()}
+
+
+def _inference_model(classifier, strategy):
+    """The classifier's Keras model, cloned under ``strategy.scope()`` when a strategy is given."""
+    if strategy is None:
+        return classifier.model
+    with strategy.scope():
+        model = keras.models.clone_model(classifier.model)
+        model.set_weights(classifier.model.get_weights())
+    return model
+
+
+class _ProgressCallback(keras.callbacks.Callback):
+    """Advance a tqdm bar by one batch after every prediction batch."""
+
+    def __init__(self, bar, batch_size, total):
+        super().__init__()
+        self.bar, self.batch_size, self.total, self.done = bar, batch_size, total, 0
+
+    def on_predict_batch_end(self, batch, logs=None):
+        step = min(self.batch_size, self.total - self.done)
+        self.done += step
+        self.bar.update(step)
+
+
+def classify_picks(tomograms, picks, classifier, batch_size=64, threshold=None, strategy=None, progress=True,
+                   edge="pad", pad_value="mean"):
+    """Classify every pick of one or more tomograms.
+
+    Parameters
+    ----------
+    tomograms : str or list of str
+        MRC tomogram paths (uncompressed, memory-mapped).
+    picks : pandas.DataFrame
+        Particle list with the canonical columns of :mod:`aitom.io.particles`; its ``tomogram`` names
+        are matched to the paths by :func:`tomogram_aliases`.
+    classifier : SubtomogramClassifier
+    batch_size : int
+        Subtomograms per inference batch.
+    threshold : float, optional
+        Picks whose top probability is below it get ``"background"`` (if a class) or ``"unassigned"``.
+    strategy : tf.distribute.Strategy, optional
+        Run inference under this strategy (the model is cloned in ``strategy.scope()``).
+    progress : bool
+        Show a progress bar over picks.
+    edge : {'pad', 'skip'}
+        Pad cubes that reach outside the tomogram, or skip those picks.
+    pad_value : float or 'mean'
+        Padding value (``'mean'``: the tomogram mean).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``picks`` with the ``fsft_*`` columns of the module docstring, same row order.
+    """
+    tomograms = [os.fspath(tomograms)] if isinstance(tomograms, (str, os.PathLike)) else [os.fspath(t) for t in tomograms]
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise InputError("threshold", f"must be a probability in [0, 1], got {threshold!r}")
+    picks = picks.reset_index(drop=True)
+    groups = group_by_tomogram(picks, tomograms)
+    k = len(classifier.class_names)
+    probabilities = np.full((len(picks), k), np.nan)
+    reasons = np.full(len(picks), "", dtype=object)
+    model = _inference_model(classifier, strategy)
+    model_voxel_A = None if classifier.voxel_spacing_nm is None else classifier.voxel_spacing_nm * 10.0
+    with tqdm(total=len(picks), disable=not progress, desc="classify picks", unit="pick") as bar:
+        for path, rows in groups.items():
+            with open_tomogram(path) as tomogram:
+                centres = tomogram_coordinates(picks.iloc[rows], tomogram.voxel_size_A, source=path)
+                scale = (model_voxel_A / tomogram.voxel_size_A
+                         if model_voxel_A is not None and tomogram.voxel_size_A is not None else 1.0)
+                mask, reasons[rows] = plan_extraction(tomogram.shape, centres, classifier.box_size, scale, edge)
+                bar.update(int((~mask).sum()))
+                cut = np.flatnonzero(mask)
+                if len(cut) == 0:
+                    continue
+                cut = cut[read_order(centres[cut])]
+                dataset = subtomogram_dataset(tomogram, centres[cut], classifier.box_size, batch_size, scale,
+                                              resolve_pad_value(tomogram, pad_value))
+                logits = model.predict(dataset, verbose=0, callbacks=[_ProgressCallback(bar, batch_size, len(cut))])
+                probabilities[rows[cut]] = softmax(np.asarray(logits, dtype=np.float64))
+    return _with_classes(picks, probabilities, reasons, classifier.class_names, threshold)
+
+
+def _with_classes(picks, probabilities, reasons, class_names, threshold):
+    """Add the ``fsft_*`` columns."""
+    out = picks.copy()
+    skipped = reasons != ""
+    best = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
+    top = probabilities[np.arange(len(picks)), best]
+    labels = np.array(class_names, dtype=object)[best]
+    if threshold is not None:
+        labels[top < threshold] = BACKGROUND if BACKGROUND in class_names else UNASSIGNED
+    labels[skipped] = SKIPPED
+    out["fsft_class"] = labels
+    out["fsft_probability"] = top
+    for i, name in enumerate(class_names):
+        out[f"fsft_p_{name}"] = probabilities[:, i]
+    out["fsft_skip_reason"] = reasons
+    return out
+
+
+def add_parser(subparsers):
+    """Add the ``classify-picks`` sub-command to an ``argparse`` sub-parser collection.
+
+    ``aitom-fsft classify-picks --tomogram T.mrc [T2.mrc ...] --picks P.star --model M --out O.star
+    [--threshold P]``
+    """
+    p = subparsers.add_parser(
+        "classify-picks",
+        help="classify template-matching picks (cut from memory-mapped tomograms) with a trained classifier",
+        description="Cut every pick out of its tomogram, classify it with an FSFT classifier and write the "
+                    "particle list with fsft_class, fsft_probability and fsft_p_<class> columns added. Picks "
+                    "are matched to tomograms by name (rlnTomoName, ptmMicrographName, ... against the file "
+                    "name, its stem, or the stem without 'rec_').",
+    )
+    p.add_argument("--tomogram", nargs="+", required=True, metavar="MRC", help="tomogram(s), uncompressed MRC")
+    p.add_argument("--picks", required=True, help="particle list: STAR (pytom-match-pick, RELION 4/5), CSV or "
+                                                  "AITom pickle")
+    p.add_argument("--model", required=True, help="classifier folder written by SubtomogramClassifier.save")
+    p.add_argument("--out", required=True, help="output particle list (format from --out-format or the extension)")
+    p.add_argument("--threshold", type=float, help="below this top probability a pick is 'background' "
+                                                   "(or 'unassigned' without a background class)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--format", choices=FORMATS, help="format of --picks (default: detected)")
+    p.add_argument("--out-format", choices=FORMATS, help="format of --out (default: from the extension; .star "
+                                                         "keeps the format of --picks)")
+    p.add_argument("--edge", choices=EDGE_MODES, default="pad", help="pad boxes that reach outside the "
+                                                                     "tomogram, or skip those picks")
+    p.add_argument("--pad-value", default="mean", help="'mean' (tomogram mean) or a number")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_classify_picks)
+    return p
+
+
+def run_classify_picks(args):
+    """Run the ``classify-picks`` sub-command from parsed ``args``; returns the exit status 0."""
+    if args.batch_size < 1:
+        raise InputError("--batch-size", f"must be at least 1, got {args.batch_size}")
+    pad_value = args.pad_value if args.pad_value == "mean" else _float_arg(args.pad_value, "--pad-value")
+    headers = {path: read_mrc_header(path) for path in args.tomogram}
+    shapes = {alias: h["shape"] for path, h in headers.items() for alias in tomogram_aliases(path)}
+    voxels = {alias: h["voxel_spacing_A"] for path, h in headers.items() for alias in tomogram_aliases(path)
+              if h["voxel_spacing_A"] is not None}
+    if len(args.tomogram) == 1:
+        shapes = headers[args.tomogram[0]]["shape"]
+        voxels = headers[args.tomogram[0]]["voxel_spacing_A"]
+    fmt = args.format or detect_format(args.picks)
+    picks = read_particles(args.picks, fmt=fmt, tomogram_shape=shapes, pixel_size_A=voxels or None)
+    classifier = SubtomogramClassifier.load(args.model)
+    result = classify_picks(args.tomogram, picks, classifier, batch_size=args.batch_size, threshold=args.threshold,
+                            progress=not args.no_progress, edge=args.edge, pad_value=pad_value)
+    like = args.picks if fmt in ("pytom", "relion4", "relion5") else None
+    write_particles(result, args.out, fmt=args.out_format, tomogram_shape=shapes, like=like)
+    return 0
+
+
+def _float_arg(value, name):
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(name, f"expected a number or 'mean', got {value!r}") from None
+

@@ -1,0 +1,230 @@
+"""The FSFT pipeline (``train``, ``predict``, ``evaluate``): end to end, in AITom's classification style.
+
+``train(source, target, shots=5)`` takes data sets in any form ``aitom.io.dataset.load_dataset``
+reads (folders, pickles, ``dj`` lists), draws the few-shot split, runs the stages in order with
+checkpoints and returns a :class:`FSFTResult` holding the target-domain classifier. The target test
+set is read only to report each stage's accuracy; nothing is selected by it.
+"""
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from aitom.errors import InputError
+from aitom.io.atomic import atomic_open
+from aitom.io.dataset import SubtomogramSet, harmonize_classes, load_dataset
+
+from . import plots
+from .checkpoint import CheckpointStore
+from .classifier import SubtomogramClassifier
+from .config import FSFTConfig
+from .data import FewShotSplit, few_shot_split
+from .distribute import get_strategy
+from .models import FSFTNetworks
+from .stages import (STAGES, RunContext, StageData, accuracy, stage1_source, stage2_1_coral, stage2_2_discriminator,
+                     stage3_finetune)
+
+STAGE_FUNCTIONS = {"1": stage1_source, "2.1": stage2_1_coral, "2.2": stage2_2_discriminator, "3": stage3_finetune}
+
+
+@dataclasses.dataclass
+class FSFTResult:
+    """What :func:`train` returns.
+
+    classifier: the deployable classifier (target domain, or source if no adaptation stage ran);
+    networks: every trained network; split: the few-shot split; history: per-stage per-epoch
+    records; accuracy: per stage, the target test accuracy after that stage; run_dir.
+    """
+
+    classifier: SubtomogramClassifier
+    networks: FSFTNetworks
+    split: FewShotSplit
+    history: dict
+    accuracy: dict
+    run_dir: str = None
+
+
+def _write_json(obj, path):
+    with atomic_open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+
+
+def _load_pair(source, target):
+    source = load_dataset(source)
+    target = load_dataset(target)
+    for name, s in (("source", source), ("target", target)):  # memmapped sets were checked when loaded
+        s.validate(name, check_values=not isinstance(s.x, np.memmap))
+    source, target = harmonize_classes(source, target)
+    if source.box_size != target.box_size:
+        raise InputError("target", f"box size {target.box_size} differs from the source's {source.box_size}")
+    vs, vt = source.voxel_spacing_nm, target.voxel_spacing_nm
+    if vs is not None and vt is not None and abs(vs - vt) > 0.01 * vs:
+        raise InputError("target", f"voxel spacing {vt} nm differs from the source's {vs} nm; resample one first")
+    return source, target
+
+
+def _stage_domain(completed):
+    return "target" if ("2.1" in completed or "3" in completed) else "source"
+
+
+def _prepare_run_dir(run_dir, resume, config, split):
+    """Record config and split in a new run folder, or check them against a resumed one."""
+    os.makedirs(run_dir, exist_ok=True)
+    cfg_path, split_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, "split.json")
+    if resume and os.path.exists(cfg_path):
+        with open(cfg_path) as f:
+            saved = FSFTConfig.from_dict(json.load(f))
+        if saved != config:
+            raise InputError(cfg_path, "resume=True but the configuration differs from the run being resumed")
+        with open(split_path) as f:
+            saved_split = FewShotSplit.from_dict(json.load(f))
+        if saved_split.to_dict() != split.to_dict():
+            raise InputError(split_path, "resume=True but the data or seed give a different split")
+        return
+    if os.path.exists(os.path.join(run_dir, "checkpoints", "latest.json")):
+        raise InputError(run_dir, "already holds a run: pass resume=True to continue it, or choose another folder")
+    _write_json(config.to_dict(), cfg_path)
+    _write_json(split.to_dict(), split_path)
+
+
+def train(source, target, shots=5, config=None, run_dir=None, resume=False, strategy=None, progress=True,
+          stages=STAGES, **overrides):
+    """Train FSFT and return an :class:`FSFTResult`.
+
+    Parameters
+    ----------
+    source, target : data sets (folder, pickle, ``dj`` list, SubtomogramSet). Target subtomograms
+        labelled -1 are unlabelled.
+    shots : labelled target subtomograms per class (drawn with ``config.seed``).
+    config : FSFTConfig; ``overrides`` replace single fields (e.g. ``epochs_stage1=5``).
+    run_dir : folder for checkpoints, histories, plots and the classifier; None keeps nothing.
+    resume : continue the run in ``run_dir`` from its last completed stage or epoch.
+    strategy : a ``tf.distribute`` strategy (default: :func:`get_strategy`).
+    stages : subset of ("1", "2.1", "2.2", "3"), run in that order (ablations drop some).
+    """
+    config = (config or FSFTConfig()).replace(shots=shots, **overrides)
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise InputError("stages", f"unknown stage(s) {sorted(unknown)}; choose from {STAGES}")
+    source, target = _load_pair(source, target)
+    split = few_shot_split(source.y, target.y, source.class_names, config.shots, config.target_test_fraction,
+                           config.source_val_fraction, config.seed)
+    strategy = strategy or get_strategy()
+    with strategy.scope():
+        networks = FSFTNetworks(source.box_size, len(source.class_names), config)
+    data = StageData(source, target, split)
+    store = None
+    history, acc, completed = {}, {}, []
+    run = RunContext(strategy=strategy, progress=progress)
+    if run_dir is not None:
+        _prepare_run_dir(run_dir, resume, config, split)
+        store = run.store = CheckpointStore(run_dir)
+        manifest = store.latest() if resume else None
+        if manifest is not None:
+            state = manifest["state"]
+            history, acc, completed = state["histories"], state["accuracy"], state["completed"]
+            if state.get("done"):
+                store.restore(manifest, {n: m.weights for n, m in networks.components().items()})
+            else:
+                run.resume = manifest
+    first_adaptation = next((s for s in STAGES if s in stages and s != "1"), None)
+    for stage in (s for s in STAGES if s in stages):
+        if stage in completed:
+            continue
+        if stage == first_adaptation and stage != "2.1":  # no CORAL stage: f_t starts from f_s here
+            networks.target_from_source()
+        run.extra_state = {"histories": history, "accuracy": acc, "completed": completed}
+        _, history[stage] = STAGE_FUNCTIONS[stage](networks, data, config, run)
+        completed = completed + [stage]
+        domain = _stage_domain(completed)
+        if stage != "2.2":
+            acc[stage] = {"domain": domain,
+                          "target_test_acc": accuracy(networks, domain, target, split.target_test),
+                          "source_val_acc": accuracy(networks, "source", source, split.source_val)}
+        if store is not None:
+            store.save(f"stage{stage}-done", {n: m.weights for n, m in networks.components().items()},
+                       {"stage": stage, "done": True, "histories": history, "accuracy": acc, "completed": completed})
+    classifier = SubtomogramClassifier(
+        networks.inference_model(_stage_domain(completed)), source.class_names, source.box_size,
+        source.voxel_spacing_nm,
+        meta={"domain": _stage_domain(completed), "stages": completed, "config": config.to_dict(), "accuracy": acc})
+    result = FSFTResult(classifier, networks, split, history, acc, run_dir)
+    if run_dir is not None:
+        _write_outputs(result, target)
+    return result
+
+
+def _write_outputs(result, target):
+    run_dir = result.run_dir
+    result.classifier.save(os.path.join(run_dir, "classifier"))
+    _write_json(result.history, os.path.join(run_dir, "history.json"))
+    _write_json(result.accuracy, os.path.join(run_dir, "accuracy.json"))
+    plots.save_training_curves(result.history, os.path.join(run_dir, "training_curves.png"))
+    if len(result.split.target_test):
+        evaluate(result.classifier, target.subset(result.split.target_test), out_dir=run_dir, name="target_test")
+
+
+def _as_classifier(model):
+    if isinstance(model, SubtomogramClassifier):
+        return model
+    if isinstance(model, FSFTResult):
+        return model.classifier
+    return SubtomogramClassifier.load(os.fspath(model))
+
+
+def _as_set(data, classifier):
+    if isinstance(data, np.ndarray) and data.ndim == 4:
+        return SubtomogramSet(data, np.full(len(data), -1, np.int64), classifier.class_names)
+    return load_dataset(data)
+
+
+def predict(model, data, batch_size=64):
+    """Predict class ids and probabilities.
+
+    Parameters
+    ----------
+    model : SubtomogramClassifier, FSFTResult, or the path of a saved classifier folder.
+    data : array (n, s, s, s), SubtomogramSet, or anything ``load_dataset`` reads (e.g. a ``dj`` list).
+
+    Returns
+    -------
+    labels : (n,) int class ids into ``classifier.class_names``
+    probabilities : (n, k) float
+    """
+    classifier = _as_classifier(model)
+    s = _as_set(data, classifier)
+    proba = np.concatenate([classifier.predict_proba(np.asarray(s.x[i:i + 1024]), batch_size, s.voxel_spacing_nm)
+                            for i in range(0, len(s), 1024)]) if len(s) else np.zeros((0, len(classifier.class_names)))
+    return proba.argmax(axis=1), proba
+
+
+def evaluate(model, data, out_dir=None, name="evaluation", batch_size=64):
+    """Accuracy, per-class accuracy and confusion matrix on a labelled data set.
+
+    The data set's class names are mapped onto the classifier's by name; an unknown class raises
+    InputError. With ``out_dir``, writes ``<name>_confusion.png`` and ``<name>.json``.
+    """
+    classifier = _as_classifier(model)
+    s = _as_set(data, classifier)
+    names = list(classifier.class_names)
+    unknown = sorted(set(s.class_names) - set(names))
+    if unknown:
+        raise InputError(name, f"classes {unknown} are not among the classifier's {names}")
+    labelled = np.flatnonzero(np.asarray(s.y) >= 0)
+    if len(labelled) == 0:
+        raise InputError(name, "no labelled subtomogram to evaluate")
+    y_true = np.array([names.index(s.class_names[i]) for i in np.asarray(s.y)[labelled]])
+    y_pred, _ = predict(classifier, s.subset(labelled), batch_size)
+    k = len(names)
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    per_class = {names[c]: (float(cm[c, c] / cm[c].sum()) if cm[c].sum() else None) for c in range(k)}
+    report = {"n": int(len(labelled)), "accuracy": float(np.trace(cm) / cm.sum()), "per_class_accuracy": per_class,
+              "class_names": names, "confusion_matrix": cm.tolist()}
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+        plots.save_confusion_matrix(cm, names, os.path.join(out_dir, f"{name}_confusion.png"),
+                                    title=f"{name}: accuracy {report['accuracy']:.3f} (n={report['n']})")
+        _write_json(report, os.path.join(out_dir, f"{name}.json"))
+    return report

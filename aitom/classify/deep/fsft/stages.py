@@ -1,0 +1,329 @@
+"""The four FSFT stages, each usable alone: ``(networks, data, config, run) -> (networks, history)``.
+
+Every stage runs a compiled training step under ``run.strategy`` with global batch sizes, draws its
+epoch order from ``(config.seed, stage, epoch)`` so that a resumed run repeats the same sequence,
+saves a checkpoint after every epoch, and stops on a non-finite loss naming the stage and step
+(the last good checkpoint stays current).
+"""
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from .checkpoint import CheckpointStore
+from .data import CROSS_DOMAIN_GROUPS, batch_dataset, sample_pair_groups, stratified_pool
+from .losses import confusion_targets, coral, cross_entropy
+from .preprocess import standardize
+
+STAGES = ("1", "2.1", "2.2", "3")
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class StageData:
+    """The two data sets (``aitom.io.dataset.SubtomogramSet``) and the few-shot split."""
+
+    source: object
+    target: object
+    split: object
+
+
+@dataclasses.dataclass
+class RunContext:
+    """How stages run: strategy, checkpoints, progress bars, and the state to resume from."""
+
+    strategy: tf.distribute.Strategy = None
+    store: CheckpointStore = None
+    progress: bool = False
+    resume: dict = None
+    extra_state: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.strategy is None:
+            self.strategy = tf.distribute.get_strategy()
+
+
+def _stage_code(stage):
+    return STAGES.index(stage)
+
+
+def _network_objects(networks):
+    return {name: model.weights for name, model in networks.components().items()}
+
+
+def predict_logits(networks, domain, x, indices, batch_size=64):
+    """Logits (len(indices), k) of the given rows of ``x``, in inference mode, in index order."""
+    indices = np.asarray(indices)
+    order = np.argsort(indices, kind="stable")
+    out = [networks.logits(xb, domain, training=False).numpy()
+           for xb, _ in batch_dataset(x, None, indices[order], batch_size)]
+    logits = np.concatenate(out) if out else np.zeros((0, networks.n_classes), np.float32)
+    result = np.empty_like(logits)
+    result[order] = logits
+    return result
+
+
+def accuracy(networks, domain, subset, indices, batch_size=64):
+    """Fraction of ``subset``'s rows at ``indices`` whose label is predicted (nan if none)."""
+    if len(indices) == 0:
+        return float("nan")
+    pred = predict_logits(networks, domain, subset.x, indices, batch_size).argmax(1)
+    return float(np.mean(pred == np.asarray(subset.y)[indices]))
+
+
+def recalibrate_batchnorm(networks, domain, x, indices, batch_size=64):
+    """Set ``domain``'s BatchNorm moving statistics to the mean of its batch statistics over ``indices``.
+
+    Runs the encoder in training mode without gradient steps, with momentum (i-1)/i at batch i,
+    so the moving averages become the exact average of the batch means and variances.
+    """
+    bns = networks.batchnorm_layers(domain)
+    saved = [bn.momentum for bn in bns]
+    try:
+        for i, (xb, _) in enumerate(batch_dataset(x, None, indices, batch_size), start=1):
+            for bn in bns:
+                bn.momentum = (i - 1) / i
+            networks.encode(xb, domain, training=True)
+    finally:
+        for bn, m in zip(bns, saved):
+            bn.momentum = m
+
+
+def _fit(stage, networks, run, epochs, optimizer, variables, step, epoch_dataset, evaluate=None):
+    """Shared epoch loop: distributed compiled step, progress, NaN guard, checkpoints, resume."""
+    strategy = run.strategy
+    with strategy.scope():
+        optimizer.build(variables)
+    objects = dict(_network_objects(networks), optimizer=optimizer.variables)
+    history, start = {}, 0
+    if run.resume is not None and run.resume["state"].get("stage") == stage and not run.resume["state"].get("done"):
+        run.store.restore(run.resume, objects)
+        history = run.resume["state"]["history"]
+        start = run.resume["state"]["epoch"]
+        run.resume = None
+
+    @tf.function
+    def distributed_step(*batch):
+        out = strategy.run(step, args=batch)
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
+
+    bar = tqdm(total=epochs, initial=start, desc=f"stage {stage}", unit="epoch", disable=not run.progress, leave=False)
+    for epoch in range(start, epochs):
+        rng = np.random.default_rng([networks.config.seed, _stage_code(stage), epoch])
+        sums, n_steps = {}, 0
+        for batch in strategy.experimental_distribute_dataset(epoch_dataset(rng)):
+            out = distributed_step(*batch)
+            values = {k: float(v) for k, v in out.items()}
+            if not all(np.isfinite(v) for v in values.values()):
+                raise TrainingDivergedError(
+                    f"stage {stage}, epoch {epoch + 1}, step {n_steps + 1}: loss is not finite ({values}); "
+                    f"the last good checkpoint is kept")
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n_steps += 1
+        record = {k: v / max(n_steps, 1) for k, v in sums.items()}
+        if evaluate is not None:
+            record.update(evaluate())
+        for k, v in record.items():
+            history.setdefault(k, []).append(v)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in record.items()})
+        bar.update(1)
+        if run.store is not None:
+            run.store.save(f"stage{stage}-epoch{epoch + 1:04d}", objects,
+                           dict(run.extra_state, stage=stage, epoch=epoch + 1, history=history))
+    bar.close()
+    return history
+
+
+def _source_val_eval(networks, data):
+    return lambda: {"source_val_acc": accuracy(networks, "source", data.source, data.split.source_val)}
+
+
+def _adam(lr):
+    return keras.optimizers.Adam(learning_rate=lr)
+
+
+def stage1_source(networks, data, config, run=None):
+    """Stage 1: train f_0∘f_s and g with cross-entropy on the labelled source training set."""
+    run = run or RunContext()
+    variables = networks.encoder_variables(("source",)) + networks.classifier.trainable_variables
+    with run.strategy.scope():
+        optimizer = _adam(config.lr_stage1)
+    idx = data.split.source_train
+    batch = min(config.batch_size, len(idx))
+
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = cross_entropy(y, networks.logits(x, "source", training=True), batch)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return {"loss": loss}
+
+    def epoch_dataset(rng):
+        return batch_dataset(data.source.x, data.source.y, idx, batch, seed=int(rng.integers(2**31)), drop_remainder=True)
+
+    history = _fit("1", networks, run, config.epochs_stage1, optimizer, variables, step, epoch_dataset,
+                   _source_val_eval(networks, data))
+    return networks, history
+
+
+def stage2_1_coral(networks, data, config, run=None):
+    """Stage 2.1: f_t starts as a copy of f_s; train with cross-entropy + α·CORAL.
+
+    Each step takes a labelled source batch and an unlabelled target batch of the same size
+    (``coral_batch_size``, lowered to the smaller pool when a pool is smaller).
+    """
+    run = run or RunContext()
+    resuming = run.resume is not None and run.resume["state"].get("stage") == "2.1"
+    if not resuming:
+        networks.target_from_source()
+    variables = networks.encoder_variables() + networks.classifier.trainable_variables
+    with run.strategy.scope():
+        optimizer = _adam(config.lr_stage2_1)
+    src, tgt = data.split.source_train, _unlabelled_pool(data.split)
+    batch = min(config.coral_batch_size, len(src), len(tgt))
+    if batch < 2:
+        raise ValueError("stage 2.1 needs at least two unlabelled target subtomograms for a covariance")
+    alpha = float(config.coral_alpha)
+
+    def step(xs, ys, xt, _):
+        with tf.GradientTape() as tape:
+            _, zs = networks.encode(xs, "source", training=True)
+            _, zt = networks.encode(xt, "target", training=True)
+            ce = cross_entropy(ys, networks.classifier(zs, training=True), batch)
+            c = coral(zs, zt)
+            loss = ce + alpha * c
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return {"loss": loss, "cross_entropy": ce, "coral": c}
+
+    def epoch_dataset(rng):
+        s = batch_dataset(data.source.x, data.source.y, src, batch, seed=int(rng.integers(2**31)), drop_remainder=True)
+        t = batch_dataset(data.target.x, None, tgt, batch, seed=int(rng.integers(2**31)), drop_remainder=True)
+        return tf.data.Dataset.zip(s, t).map(lambda a, b: (a[0], a[1], b[0], b[1]))
+
+    history = _fit("2.1", networks, run, config.epochs_stage2_1, optimizer, variables, step, epoch_dataset,
+                   _source_val_eval(networks, data))
+    if config.recalibrate_target_bn:
+        recalibrate_batchnorm(networks, "target", data.target.x, _unlabelled_pool(data.split))
+    return networks, history
+
+
+def _unlabelled_pool(split):
+    """Target subtomograms usable without labels: the unlabelled pool, else the shots."""
+    return split.target_unlabelled if len(split.target_unlabelled) >= 2 else split.target_shots
+
+
+def _pairs_per_group(config, split):
+    return config.dcd_pairs_per_group or len(split.target_shots)
+
+
+def _encode_rows(networks, domain, x, indices, batch_size=64):
+    f, z = [], []
+    for xb, _ in batch_dataset(x, None, indices, batch_size):
+        fb, zb = networks.encode(xb, domain, training=False)
+        f.append(fb.numpy())
+        z.append(zb.numpy())
+    return np.concatenate(f), np.concatenate(z)
+
+
+def stage2_2_discriminator(networks, data, config, run=None):
+    """Stage 2.2: train D on the four pair groups from source ∪ labelled target; encoders frozen.
+
+    The frozen encoders' feature maps and embeddings of the pair pools (``dcd_source_per_class``
+    source subtomograms per class, and the target shots) are computed once in inference mode; each
+    epoch draws fresh balanced pairs and gathers their features on the graph.
+    """
+    run = run or RunContext()
+    split, ys, yt = data.split, np.asarray(data.source.y), np.asarray(data.target.y)
+    pool = stratified_pool(ys, split.source_train, config.dcd_source_per_class,
+                           np.random.default_rng([config.seed, _stage_code("2.2")]))
+    fs, zs = _encode_rows(networks, "source", data.source.x, pool)
+    ft, zt = _encode_rows(networks, "target", data.target.x, split.target_shots)
+    features = tf.constant(np.concatenate([fs, ft]))
+    embeddings = tf.constant(np.concatenate([zs, zt]))
+    n_per_group = _pairs_per_group(config, split)
+    batch = min(config.dcd_batch_size, 4 * n_per_group)
+    variables = networks.discriminator.trainable_variables
+    with run.strategy.scope():
+        optimizer = _adam(config.lr_stage2_2)
+    disc = networks.discriminator
+
+    def step(fa, fb, za, zb, group):
+        with tf.GradientTape() as tape:
+            logits = disc([fa, fb, za, zb], training=True)
+            loss = cross_entropy(group, logits, batch)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        correct = tf.reduce_sum(tf.cast(tf.argmax(logits, 1, output_type=tf.int32) == group, tf.float32))
+        return {"loss": loss, "pair_acc": correct / batch}
+
+    def epoch_dataset(rng):
+        p = sample_pair_groups(ys[pool], yt[split.target_shots], n_per_group, rng)
+        ia = p["a"]
+        ib = p["b"] + np.where(p["b_target"], len(pool), 0)
+        ds = tf.data.Dataset.from_tensor_slices((ia, ib, p["group"].astype(np.int32)))
+        ds = ds.batch(batch, drop_remainder=True)
+        return ds.map(lambda a, b, g: (tf.gather(features, a), tf.gather(features, b),
+                                       tf.gather(embeddings, a), tf.gather(embeddings, b), g))
+
+    history = _fit("2.2", networks, run, config.epochs_stage2_2, optimizer, variables, step, epoch_dataset)
+    return networks, history
+
+
+def _pair_volumes(x_a, x_b):
+    def gather(ia, ib):
+        return standardize(x_a[ia])[..., None], standardize(x_b[ib])[..., None]
+    return gather
+
+
+def stage3_finetune(networks, data, config, run=None):
+    """Stage 3: D frozen; fine-tune f_s, f_t, f_0 and g with γ·L_DCD + L_S + L_T.
+
+    Batches hold cross-domain pairs (G2, G4): a source subtomogram through f_s and a labelled target
+    subtomogram through f_t. L_S and L_T are the pair members' cross-entropies; L_DCD is D's
+    cross-entropy with G2 labelled as G1 and G4 as G3, so the encoders learn to make D confuse them.
+    """
+    run = run or RunContext()
+    split, ys, yt = data.split, np.asarray(data.source.y), np.asarray(data.target.y)
+    n_per_group = _pairs_per_group(config, split)
+    batch = min(config.stage3_batch_size, 2 * n_per_group)
+    variables = networks.encoder_variables() + networks.classifier.trainable_variables
+    with run.strategy.scope():
+        optimizer = _adam(config.lr_stage3)
+    gamma = float(config.gamma)
+    s = data.source.x.shape[1]
+    gather = _pair_volumes(data.source.x, data.target.x)
+
+    def step(xa, ya, xb, yb, group):
+        with tf.GradientTape() as tape:
+            fa, za = networks.encode(xa, "source", training=True)
+            fb, zb = networks.encode(xb, "target", training=True)
+            l_s = cross_entropy(ya, networks.classifier(za, training=True), batch)
+            l_t = cross_entropy(yb, networks.classifier(zb, training=True), batch)
+            l_dcd = cross_entropy(confusion_targets(group), networks.discriminator([fa, fb, za, zb], training=False), batch)
+            loss = l_s + l_t + gamma * l_dcd
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return {"loss": loss, "source_ce": l_s, "target_ce": l_t, "dcd": l_dcd}
+
+    def load(ia, ya, ib, yb, g):
+        xa, xb = tf.numpy_function(gather, [ia, ib], (tf.float32, tf.float32), stateful=False)
+        xa.set_shape((None, s, s, s, 1))
+        xb.set_shape((None, s, s, s, 1))
+        return xa, ya, xb, yb, g
+
+    def epoch_dataset(rng):
+        p = sample_pair_groups(ys[split.source_train], yt[split.target_shots], n_per_group, rng,
+                               groups=CROSS_DOMAIN_GROUPS)
+        cols = (split.source_train[p["a"]], p["label_a"].astype(np.int32), split.target_shots[p["b"]],
+                p["label_b"].astype(np.int32), p["group"].astype(np.int32))
+        ds = tf.data.Dataset.from_tensor_slices(cols).batch(batch, drop_remainder=True)
+        return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    history = _fit("3", networks, run, config.epochs_stage3, optimizer, variables, step, epoch_dataset,
+                   _source_val_eval(networks, data))
+    if config.recalibrate_target_bn:
+        recalibrate_batchnorm(networks, "target", data.target.x, _unlabelled_pool(data.split))
+    return networks, history

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from aitom.classify.deep.fsft import batch_dataset, few_shot_split, sample_pair_groups
+from aitom.classify.deep.fsft.data import stratified_pool
+from aitom.errors import InputError
+
+NAMES = ("a", "b", "c", "d")
+
+
+def labels(n_per_class, k=4):
+    return np.repeat(np.arange(k), n_per_class)
+
+
+def test_split_is_disjoint_stratified_and_seeded():
+    ys, yt = labels(20), labels(30)
+    sp = few_shot_split(ys, yt, NAMES, shots=5, target_test_fraction=0.5, source_val_fraction=0.1, seed=3)
+    assert np.array_equal(np.bincount(yt[sp.target_shots]), [5] * 4)
+    t = [set(sp.target_shots), set(sp.target_unlabelled), set(sp.target_test)]
+    assert not (t[0] & t[1] or t[0] & t[2] or t[1] & t[2])
+    assert set().union(*t) == set(range(len(yt)))
+    assert not set(sp.source_train) & set(sp.source_val)
+    assert len(sp.target_test) == 4 * round(0.5 * 25)
+    again = few_shot_split(ys, yt, NAMES, shots=5, target_test_fraction=0.5, source_val_fraction=0.1, seed=3)
+    assert again.to_dict() == sp.to_dict()
+    other = few_shot_split(ys, yt, NAMES, shots=5, target_test_fraction=0.5, source_val_fraction=0.1, seed=4)
+    assert not np.array_equal(other.target_shots, sp.target_shots)
+
+
+def test_split_one_shot_and_unlabelled_target():
+    yt = np.concatenate([labels(3), np.full(7, -1)])
+    sp = few_shot_split(labels(5), yt, NAMES, shots=1)
+    assert len(sp.target_shots) == 4
+    assert set(np.flatnonzero(yt < 0)) <= set(sp.target_unlabelled)
+
+
+def test_split_rejects_too_few_shots_naming_the_class():
+    yt = labels(5)
+    yt[yt == 2] = -1
+    with pytest.raises(InputError, match="'c'.*0 labelled"):
+        few_shot_split(labels(5), yt, NAMES, shots=3)
+    with pytest.raises(InputError, match="shots"):
+        few_shot_split(labels(5), labels(5), NAMES, shots=0)
+
+
+def test_pair_groups_relations_balance_and_diversity():
+    rng = np.random.default_rng(0)
+    ys, yt = labels(6), labels(3)
+    p = sample_pair_groups(ys, yt, 400, rng)
+    assert np.array_equal(np.bincount(p["group"]), [400] * 4)
+    same = p["label_a"] == p["label_b"]
+    np.testing.assert_array_equal(same, np.isin(p["group"], [0, 1]))
+    np.testing.assert_array_equal(p["b_target"], np.isin(p["group"], [1, 3]))
+    assert np.array_equal(ys[p["a"]], p["label_a"])
+    lb = np.where(p["b_target"], yt[np.minimum(p["b"], len(yt) - 1)], ys[p["b"]])
+    assert np.array_equal(lb, p["label_b"])
+    assert p["b"][p["b_target"]].max() < len(yt)  # target members come from the shots pool only
+    g1 = p["group"] == 0
+    assert not np.any(p["a"][g1] == p["b"][g1])
+    for g in (2, 3):  # every ordered pair of different classes occurs
+        m = p["group"] == g
+        combos = set(zip(p["label_a"][m], p["label_b"][m]))
+        assert len(combos) == 4 * 3
+
+
+def test_pair_groups_subset():
+    p = sample_pair_groups(labels(4), labels(2), 10, np.random.default_rng(1), groups=(1, 3))
+    assert set(p["group"]) == {1, 3} and p["b_target"].all()
+
+
+def test_stratified_pool():
+    y = labels(10)
+    pool = stratified_pool(y, np.arange(len(y)), 3, np.random.default_rng(0))
+    assert np.array_equal(np.bincount(y[pool]), [3] * 4)
+
+
+def test_batch_dataset_streams_standardised_rows_from_a_memmap(tmp_path):
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(10, 8, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    y = np.arange(10)
+    seen = []
+    for xb, yb in batch_dataset(mm, y, np.arange(10), 4, seed=0):
+        assert xb.shape[1:] == (8, 8, 8, 1)
+        np.testing.assert_allclose(xb.numpy().mean(axis=(1, 2, 3, 4)), 0, atol=1e-5)
+        for v, label in zip(xb.numpy(), yb.numpy()):
+            ref = (x[label] - x[label].mean()) / x[label].std()
+            np.testing.assert_allclose(v[..., 0], ref, atol=1e-4)
+        seen += list(yb.numpy())
+    assert sorted(seen) == list(range(10))

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+from fsft_helpers import blob_set, tiny_config
+
+from aitom.classify.deep.fsft import (FSFTNetworks, StageData, TrainingDivergedError, few_shot_split,
+                                      recalibrate_batchnorm, stage1_source, stage2_1_coral, stage2_2_discriminator,
+                                      stage3_finetune)
+
+
+@pytest.fixture(scope="module")
+def data():
+    source = blob_set(16, seed=0)
+    target = blob_set(16, shift=1.5, noise=1.5, seed=1)
+    split = few_shot_split(source.y, target.y, source.class_names, shots=3, seed=0)
+    return StageData(source, target, split)
+
+
+def test_each_stage_lowers_its_own_loss(data):
+    cfg = tiny_config(epochs_stage1=4, epochs_stage2_1=4, epochs_stage2_2=12, epochs_stage3=4, lr_stage2_2=2e-3)
+    net = FSFTNetworks(16, 3, cfg)
+    for stage in (stage1_source, stage2_1_coral, stage2_2_discriminator, stage3_finetune):
+        _, history = stage(net, data, cfg)
+        loss = history["loss"]
+        assert loss[-1] < loss[0], (stage.__name__, loss)
+
+
+def test_stage2_1_starts_target_encoder_from_source(data):
+    cfg = tiny_config(epochs_stage2_1=0)
+    net = FSFTNetworks(16, 3, cfg)
+    stage2_1_coral(net, data, cfg.replace(recalibrate_target_bn=False))
+    for a, b in zip(net.blocks["source"].get_weights(), net.blocks["target"].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # shared convolutions are one set of weights; BatchNorms are per domain
+    shared_conv = net.shared["source"].get_layer("shared_block3_conv")
+    assert shared_conv is net.shared["target"].get_layer("shared_block3_conv")
+    assert net.shared["source"].get_layer("shared_block3_bn_source") is not \
+        net.shared["target"].get_layer("shared_block3_bn_target")
+
+
+def test_recalibration_sets_target_statistics_to_the_target_data(data):
+    cfg = tiny_config()
+    net = FSFTNetworks(16, 3, cfg)
+    net.target_from_source()
+    bn = net.blocks["target"].get_layer("f_target_block1_bn")
+    before = bn.moving_mean.numpy().copy()
+    idx = data.split.target_unlabelled
+    recalibrate_batchnorm(net, "target", data.target.x, idx, batch_size=len(idx))
+    # one batch: the moving mean equals that batch's mean of the first convolution's output
+    from aitom.classify.deep.fsft.preprocess import standardize
+    conv = net.blocks["target"].get_layer("f_target_block1_conv")
+    expected = conv(standardize(data.target.x[np.sort(idx)])[..., None]).numpy().mean(axis=(0, 1, 2, 3))
+    np.testing.assert_allclose(bn.moving_mean.numpy(), expected, rtol=1e-3, atol=1e-5)
+    assert not np.allclose(before, expected)
+    assert bn.momentum == cfg.bn_momentum
+    src_bn = net.blocks["source"].get_layer("f_source_block1_bn")
+    np.testing.assert_array_equal(src_bn.moving_mean.numpy(), before)
+
+
+def test_non_finite_loss_stops_the_stage_naming_it(data):
+    x = np.array(data.source.x)
+    x[data.split.source_train[:4]] = np.nan
+    broken = StageData(type(data.source)(x, data.source.y, data.source.class_names), data.target, data.split)
+    cfg = tiny_config()
+    with pytest.raises(TrainingDivergedError, match=r"stage 1, epoch 1, step \d+"):
+        stage1_source(FSFTNetworks(16, 3, cfg), broken, cfg)
