@@ -12,7 +12,7 @@ import time
 from aitom.io.atomic import atomic_open
 
 DEMO = {"n_per_class": 100, "box_size": 28, "voxel_spacing_nm": 1.0, "source_snr": 1000.0, "target_snr": 0.1,
-        "source_preset": "cs2.2_dz-10", "target_preset": "cs2.0_dz-5", "shots": 5, "n_classes": 10, "overrides": {}}
+        "source_preset": "cs2.2mm_dz-10um", "target_preset": "cs2.0mm_dz-5um", "shots": 5, "n_classes": 10, "overrides": {}}
 QUICK = dict(DEMO, n_per_class=24, n_classes=4, overrides={
     "epochs_stage1": 6, "epochs_stage2_1": 4, "epochs_stage2_2": 20, "epochs_stage3": 6, "coral_batch_size": 32})
 

@@ -112,7 +112,7 @@ def train(source, target, shots=5, config=None, run_dir=None, resume=False, stra
     split = few_shot_split(source.y, target.y, source.class_names, config.shots, config.target_test_fraction,
                            config.source_val_fraction, config.seed)
     strategy = strategy or get_strategy()
-    keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout-free ops follow the seed
+    keras.utils.set_random_seed(config.seed)  # weight initialisation follows the seed
     with strategy.scope():
         networks = FSFTNetworks(source.box_size, len(source.class_names), config)
     data = StageData(source, target, split)
