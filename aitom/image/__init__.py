@@ -1,1 +1,3 @@
-"""image."""
+"""Images and volumes: CTF (:mod:`aitom.image.optics.ctf`), missing-wedge masks
+(:mod:`aitom.image.vol.wedge.util`), grids and masks (:mod:`aitom.image.vol.util`), class montages
+(:mod:`aitom.image.montage`)."""

@@ -56,9 +56,12 @@ def _raw_header(path):
         opener, compression = _opener(path)
         with opener(path, "rb") as f:
             raw = f.read(HEADER_DTYPE.itemsize)
-            size = len(raw)
-            while chunk := f.read(1 << 24):
-                size += len(chunk)
+            if compression is None:  # the size on disk is the data size: no need to read it
+                size = os.path.getsize(path)
+            else:
+                size = len(raw)
+                while chunk := f.read(1 << 24):
+                    size += len(chunk)
     except _READ_ERRORS as err:
         raise InputError(path, f"cannot read file: {err}") from err
     if len(raw) < HEADER_DTYPE.itemsize:

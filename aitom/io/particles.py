@@ -156,7 +156,7 @@ def read_particles(path, fmt=None, tomogram_shape=None, pixel_size_A=None):
         df, coords, names, pixel, source = _read_aitom_pickle(path)
     else:
         df, coords, names, pixel, source = _read_star(path, fmt)
-    given = _per_row(pixel_size_A, names, "pixel_size_A")
+    given = _per_row(pixel_size_A, names, "pixel_size_A", required=False)
     if fmt == "relion5":
         if given is not None:
             pixel = given
@@ -411,13 +411,19 @@ def _present(value):
     return not pd.isna(value)
 
 
-def _per_row(value, names, what):
-    """Broadcast a scalar / tuple or a dict tomogram name -> value to one float row per pick; None stays None."""
+def _per_row(value, names, what, required=True):
+    """Broadcast a scalar / tuple, or a dict tomogram name -> value, to one float row per pick.
+
+    ``None`` stays ``None``. A dict without an entry for a pick's tomogram raises InputError when
+    ``required``, else gives NaN for that pick.
+    """
     if value is None:
         return None
     if isinstance(value, dict):
         missing = sorted({str(n) for n in names if n not in value})
-        if missing:
+        if missing and required:
             raise InputError(what, f"no entry for tomogram(s) {', '.join(missing)}")
-        return np.array([value[n] for n in names], dtype=float)
+        width = np.shape(next(iter(value.values()), 0.0))
+        rows = [value.get(n, np.full(width, np.nan)) for n in names]
+        return np.array(rows, dtype=float).reshape((len(names),) + width)
     return np.broadcast_to(np.asarray(value, dtype=float), (len(names),) + np.shape(value)).copy()

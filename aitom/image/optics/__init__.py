@@ -1,1 +1,1 @@
-"""optics."""
+"""Electron optics: the contrast transfer function (:mod:`aitom.image.optics.ctf`)."""

@@ -1,1 +1,1 @@
-"""reconstruction."""
+"""Subtomogram reconstruction models (:mod:`.reconstruction__simple_convolution`)."""

@@ -5,7 +5,9 @@ import json
 import os
 import sys
 
-from aitom.errors import InputError
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: keep its start-up chatter out
+
+from aitom.errors import InputError  # noqa: E402
 
 
 def _add_config_options(p):
@@ -19,15 +21,19 @@ def _add_config_options(p):
         elif f.type is bool or isinstance(f.default, bool):
             g.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), metavar="{true,false}")
         else:
-            g.add_argument(flag, type=float if isinstance(f.default, float) else int)
+            kind = f.type if f.type in (int, float, str) else float if isinstance(f.default, float) else int
+            g.add_argument(flag, type=kind)
 
 
 def _config_from_args(args):
     from .config import FSFTConfig
     config = FSFTConfig()
     if args.config:
-        with open(args.config) as f:
-            config = FSFTConfig.from_dict(json.load(f))
+        try:
+            with open(args.config) as f:
+                config = FSFTConfig.from_dict(json.load(f))
+        except (OSError, TypeError, ValueError) as e:  # missing, not JSON, unknown or bad field
+            raise InputError(args.config, f"not a usable FSFTConfig JSON file ({type(e).__name__}: {e})") from e
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(FSFTConfig) if getattr(args, f.name) is not None}
     return config.replace(**changes)
 
@@ -83,9 +89,34 @@ def cmd_evaluate(args):
     print(f"confusion matrix: {os.path.join(args.out_dir, args.name + '_confusion.png')}")
 
 
+def summarize_runs(run_dirs):
+    """Markdown table of the target test accuracy per stage, mean ± std over runs, from accuracy.json."""
+    import numpy as np
+    per_stage = {}
+    for d in run_dirs:
+        path = os.path.join(d, "accuracy.json")
+        if not os.path.exists(path):
+            raise InputError(path, "missing: is this a finished run folder?")
+        with open(path) as f:
+            for stage, a in json.load(f).items():
+                per_stage.setdefault(stage, []).append(a["target_test_acc"])
+    lines = ["| stage | target test accuracy (mean ± std) | runs | per run |", "| --- | --- | --- | --- |"]
+    for stage, v in per_stage.items():
+        v = np.asarray(v)
+        lines.append(f"| {stage} | {v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.3f} | {len(v)} | "
+                     + ", ".join(f"{a:.3f}" for a in v) + " |")
+    return "\n".join(lines)
+
+
+def cmd_summarize(args):
+    print(summarize_runs(args.run_dirs))
+
+
 def cmd_demo(args):
     from .demo import run_demo
-    run_demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet)
+    settings = {k: getattr(args, k) for k in ("source_snr", "target_snr", "n_per_class", "shots")
+                if getattr(args, k) is not None}
+    run_demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet, **settings)
 
 
 def build_parser():
@@ -96,6 +127,10 @@ def build_parser():
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--quick", action="store_true", help="a smaller, faster run (a few minutes on 2 cores)")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--source-snr", type=float, help="source SNR (default 1000)")
+    d.add_argument("--target-snr", type=float, help="target SNR (default 0.1)")
+    d.add_argument("--n-per-class", type=int, help="subtomograms per class and domain (default 100)")
+    d.add_argument("--shots", type=int, help="labelled target subtomograms per class (default 5)")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=cmd_demo)
 
@@ -123,7 +158,11 @@ def build_parser():
     e.add_argument("--name", default="evaluation")
     e.set_defaults(func=cmd_evaluate)
 
-    for module in ("aitom.simulation.cli", "aitom.classify.deep.fsft.picks"):
+    sm = sub.add_parser("summarize", help="per-stage target accuracy, mean ± std over finished runs")
+    sm.add_argument("run_dirs", nargs="+")
+    sm.set_defaults(func=cmd_summarize)
+
+    for module in ("aitom.simulation.cli", "aitom.classify.deep.fsft.picks", "aitom.classify.deep.fsft.experiment"):
         __import__(module, fromlist=["add_parser"]).add_parser(sub)
     return p
 
@@ -135,6 +174,11 @@ def main(argv=None):
     except InputError as e:
         print(f"aitom-fsft: error: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:  # a corrupt checkpoint or a diverged run: one line naming it, not a traceback
+        if type(e).__name__ not in ("CheckpointError", "TrainingDivergedError"):
+            raise
+        print(f"aitom-fsft: error: {e}", file=sys.stderr)
+        return 2 if type(e).__name__ == "CheckpointError" else 1
     return 0
 
 

@@ -1,9 +1,11 @@
 """The embedded demo: two simulated domains from the shipped structures, FSFT, per-stage accuracy.
 
 Runs with nothing downloaded: the ten SHREC structures shipped in ``aitom/data/structures`` are
-simulated in a source acquisition setting (Cs 2.2 mm, -10 µm defocus) and a target one
-(Cs 2.0 mm, -5 µm defocus, lower SNR); FSFT trains with the reference schedule and the target test
-accuracy after each stage is printed and written to ``<out>/summary.json``.
+simulated in a source acquisition setting (Cs 2.2 mm, -10 µm defocus, SNR 1000) and a target one
+(Cs 2.0 mm, -5 µm defocus, SNR 0.1); FSFT trains with the reference schedule and the target test
+accuracy after each stage is printed and written to ``<out>/summary.json``. SNRs are in AITom's
+nominal units (``noise_model='aitom'``), the units of the FSFT paper; see doc/simulation.md for how
+they relate to the measured SNR.
 """
 import json
 import os
@@ -12,13 +14,18 @@ import time
 from aitom.io.atomic import atomic_open
 
 DEMO = {"n_per_class": 100, "box_size": 28, "voxel_spacing_nm": 1.0, "source_snr": 1000.0, "target_snr": 0.1,
-        "source_preset": "cs2.2mm_dz-10um", "target_preset": "cs2.0mm_dz-5um", "shots": 5, "n_classes": 10, "overrides": {}}
+        "source_preset": "cs2.2mm_dz-10um", "target_preset": "cs2.0mm_dz-5um", "noise_model": "aitom", "shots": 5,
+        "n_classes": 10, "overrides": {}}
 QUICK = dict(DEMO, n_per_class=24, n_classes=4, overrides={
     "epochs_stage1": 6, "epochs_stage2_1": 4, "epochs_stage2_2": 20, "epochs_stage3": 6, "coral_batch_size": 32})
 
 
-def run_demo(out, quick=False, seed=0, progress=True):
-    """Simulate, train, report. Returns the summary dict also written to ``<out>/summary.json``."""
+def run_demo(out, quick=False, seed=0, progress=True, **settings):
+    """Simulate, train, report. Returns the summary dict also written to ``<out>/summary.json``.
+
+    ``settings`` replace entries of the demo's data settings (``DEMO`` / ``QUICK``), e.g.
+    ``target_snr=0.5`` or ``n_per_class=50``.
+    """
     from aitom.image.montage import save_class_montage
     from aitom.io.dataset import load_two_domain
     from aitom.simulation.dataset import simulate_two_domain_dataset
@@ -26,7 +33,11 @@ def run_demo(out, quick=False, seed=0, progress=True):
 
     from .pipeline import train
 
-    p = QUICK if quick else DEMO
+    p = dict(QUICK if quick else DEMO)
+    unknown = set(settings) - set(p)
+    if unknown:
+        raise ValueError(f"unknown demo settings {sorted(unknown)}; known: {sorted(p)}")
+    p.update(settings)
     data_dir, run_dir = os.path.join(out, "data"), os.path.join(out, "run")
     t0 = time.time()
     if not os.path.exists(os.path.join(data_dir, "dataset.json")):
@@ -35,7 +46,8 @@ def run_demo(out, quick=False, seed=0, progress=True):
         simulate_two_domain_dataset(
             data_dir, densities, n_per_class=p["n_per_class"], box_size=p["box_size"],
             voxel_spacing_nm=p["voxel_spacing_nm"], source_snr=p["source_snr"], target_snr=p["target_snr"],
-            source_preset=p["source_preset"], target_preset=p["target_preset"], seed=seed, progress=progress)
+            source_preset=p["source_preset"], target_preset=p["target_preset"], noise_model=p["noise_model"],
+            seed=seed, progress=progress)
     t_sim = time.time() - t0
     source, target = load_two_domain(data_dir)
     for name, s in (("source", source), ("target", target)):

@@ -150,7 +150,11 @@ def classify_picks(tomograms, picks, classifier, batch_size=64, threshold=None, 
     pandas.DataFrame
         ``picks`` with the ``fsft_*`` columns of the module docstring, same row order.
     """
-    tomograms = [os.fspath(tomograms)] if isinstance(tomograms, (str, os.PathLike)) else [os.fspath(t) for t in tomograms]
+    if isinstance(tomograms, (str, os.PathLike)):
+        tomograms = [tomograms]
+    tomograms = [os.fspath(t) for t in tomograms]
+    if batch_size < 1:
+        raise InputError("batch_size", f"must be at least 1, got {batch_size!r}")
     if threshold is not None and not 0 <= threshold <= 1:
         raise InputError("threshold", f"must be a probability in [0, 1], got {threshold!r}")
     picks = picks.reset_index(drop=True)
@@ -231,9 +235,8 @@ def add_parser(subparsers):
 
 
 def run_classify_picks(args):
-    """Run the ``classify-picks`` sub-command from parsed ``args``; returns the exit status 0."""
-    if args.batch_size < 1:
-        raise InputError("--batch-size", f"must be at least 1, got {args.batch_size}")
+    """Run the ``classify-picks`` sub-command from parsed ``args`` and print a one-line summary (this is
+    the command-line entry point); returns the exit status 0."""
     pad_value = args.pad_value if args.pad_value == "mean" else _float_arg(args.pad_value, "--pad-value")
     headers = {path: read_mrc_header(path) for path in args.tomogram}
     shapes = {alias: h["shape"] for path, h in headers.items() for alias in tomogram_aliases(path)}
@@ -249,6 +252,10 @@ def run_classify_picks(args):
                             progress=not args.no_progress, edge=args.edge, pad_value=pad_value)
     like = args.picks if fmt in ("pytom", "relion4", "relion5") else None
     write_particles(result, args.out, fmt=args.out_format, tomogram_shape=shapes, like=like)
+    counts = result["fsft_class"].value_counts()
+    print(f"{len(result)} picks from {len(args.tomogram)} tomogram(s) -> {args.out}; per class: "
+          + ", ".join(f"{c}={counts.get(c, 0)}" for c in (*classifier.class_names, UNASSIGNED, SKIPPED)
+                      if counts.get(c, 0)))
     return 0
 
 

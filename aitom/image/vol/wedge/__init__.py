@@ -1,1 +1,1 @@
-"""wedge."""
+"""Missing-wedge masks (:mod:`aitom.image.vol.wedge.util`)."""
