@@ -60,6 +60,11 @@ def test_mirrored_step_equals_single_device_step():
     assert single["replicas"] == 1 and mirrored["replicas"] == 2
     for key in ("loss1", "loss2", "coral"):
         np.testing.assert_allclose(mirrored[key], single[key], rtol=1e-4, atol=1e-6)
-    # two Adam steps move each weight by about 2e-4..2e-3; the replicas agree to a few percent of one step
+    # two Adam steps move each weight by about 2e-4..2e-3; the replicas agree to a few percent of one step,
+    # except where a gradient is within float32 round-off of zero: Adam's first step, lr * g / (|g| + eps),
+    # then has a different size (one device runs the fused BatchNorm kernel, the replicas Keras'
+    # synchronized BatchNorm: other summation orders). Such weights are rare and differ by under one step.
     for a, b in zip(single["weights"], mirrored["weights"]):
-        np.testing.assert_allclose(np.array(b), np.array(a), atol=5e-5, rtol=1e-4)
+        a, b = np.array(a), np.array(b)
+        off = ~np.isclose(b, a, atol=5e-5, rtol=1e-4)
+        assert off.mean() <= 1e-3 and np.all(np.abs(b - a)[off] <= 1e-3 + 2e-4), (off.sum(), np.abs(b - a).max())

@@ -239,6 +239,7 @@ def write_particles(particles, path, fmt=None, tomogram_shape=None, like=None):
             pickle.dump(records, f)
         return
     native = _to_star_columns(df, native, fmt, tomogram_shape, source)
+    _check_star_text(native, source)
     blocks = {}
     block_name = "particles"
     if like is not None:
@@ -253,6 +254,19 @@ def write_particles(particles, path, fmt=None, tomogram_shape=None, like=None):
     blocks[block_name] = native
     with atomic_path(path) as tmp:
         starfile.write(blocks, tmp)
+
+
+def _check_star_text(table, source):
+    """Refuse text a STAR file cannot hold: starfile writes quotes, '#' and control characters (tabs,
+    newlines) unescaped, so the file would be unreadable or read back altered (a'b comes back as a"b)."""
+    for column in table.columns:
+        if not (pd.api.types.is_object_dtype(table[column]) or pd.api.types.is_string_dtype(table[column])):
+            continue
+        for row, value in enumerate(table[column]):
+            if isinstance(value, str) and any(c in "'\"#" or not c.isprintable() for c in value):
+                raise InputError(source, f"column {column!r}, row {row}: {value!r} cannot be written to a STAR "
+                                         "file (quotes, '#', tabs, newlines and other control characters are "
+                                         "not allowed)")
 
 
 def _to_star_columns(df, native, fmt, tomogram_shape, source):
@@ -387,7 +401,9 @@ def _numeric(df, column, source, positive=False, allow_missing=False):
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         kind = "a positive number" if positive else "a finite number"
-        raise InputError(source, f"column {column!r}, row {row}: {raw.iloc[row]!r} is not {kind}")
+        value = raw.iloc[row]
+        value = value.item() if isinstance(value, np.generic) else value  # 0, not np.int64(0)
+        raise InputError(source, f"column {column!r}, row {row}: {value!r} is not {kind}")
     return values
 
 

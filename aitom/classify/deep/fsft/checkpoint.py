@@ -41,6 +41,10 @@ class CheckpointStore:
     def save(self, tag, objects, state):
         """Write all ``objects`` (``{name: list of variables}``) and the JSON-able ``state``."""
         arrays = {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v) for k, v in _named_variables(objects).items()}
+        bad = [k for k, a in arrays.items() if a.dtype.kind in "fc" and not np.isfinite(a).all()]
+        if bad:  # e.g. BatchNorm statistics of NaN data: never replace a good checkpoint with it
+            raise CheckpointError(f"{self.dir}: not saving {tag}: {bad[0]} holds NaN or infinite values "
+                                  f"({len(bad)} arrays do); the last good checkpoint stays current")
         npz = os.path.join(self.dir, f"{tag}.npz")
         with atomic_open(npz) as f:
             np.savez(f, **{k.replace("/", "|"): a for k, a in arrays.items()})
@@ -80,8 +84,12 @@ class CheckpointStore:
             raise CheckpointError(f"{npz}: checkpoint is corrupt (SHA-256 does not match its manifest)")
         return manifest
 
-    def restore(self, manifest, objects):
-        """Assign the saved values to ``objects``; shapes and names must match exactly."""
+    def restore(self, manifest, objects, partial=False):
+        """Assign the saved values to ``objects``; shapes and names must match exactly.
+
+        With ``partial=True`` the checkpoint may hold more than ``objects`` (e.g. an optimizer's
+        variables besides the networks); only ``objects`` are assigned.
+        """
         npz = os.path.join(self.dir, manifest["file"])
         try:
             with np.load(npz) as data:
@@ -89,7 +97,7 @@ class CheckpointStore:
         except (OSError, ValueError) as e:
             raise CheckpointError(f"{npz}: unreadable checkpoint ({e})") from e
         named = _named_variables(objects)
-        if set(saved) != set(named):
+        if (not set(named) <= set(saved)) if partial else set(saved) != set(named):
             missing = sorted(set(named) - set(saved))[:3]
             raise CheckpointError(f"{npz}: does not fit these networks (missing e.g. {missing})")
         for k, v in named.items():

@@ -54,9 +54,19 @@ class SubtomogramClassifier:
     def predict_proba(self, x, batch_size=64, voxel_spacing_nm=None):
         """Class probabilities (n, k) of raw subtomograms (n, s, s, s)."""
         self.check_input(x, voxel_spacing_nm=voxel_spacing_nm)
-        out = [softmax(np.asarray(self.model(standardize(x[i:i + batch_size])[..., None], training=False)))
+        out = [softmax(np.asarray(self._logits(standardize(x[i:i + batch_size])[..., None])))
                for i in range(0, len(x), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+
+    def _logits(self, x):
+        """``self.model`` in inference mode as one compiled graph (traced once per model), not layer by layer."""
+        cached = self.__dict__.get("_compiled")
+        if cached is None or cached[0] is not self.model:
+            import tensorflow as tf
+            spec = tf.TensorSpec((None,) + (self.box_size,) * 3 + (1,), tf.float32)
+            cached = self._compiled = (self.model, tf.function(lambda v, m=self.model: m(v, training=False),
+                                                               input_signature=[spec]))
+        return cached[1](x)
 
     def predict(self, x, batch_size=64, voxel_spacing_nm=None):
         """Class ids (n,) of raw subtomograms."""

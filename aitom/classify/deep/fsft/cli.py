@@ -5,9 +5,7 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: keep its start-up chatter out
-
-from aitom.errors import InputError  # noqa: E402
+from aitom.errors import InputError
 
 
 def _add_config_options(p):
@@ -38,10 +36,10 @@ def _config_from_args(args):
     return config.replace(**changes)
 
 
-def _print_accuracy_table(accuracy, file=sys.stdout):
-    print("\nstage  encoder  target test accuracy  source val accuracy", file=file)
+def _print_accuracy_table(accuracy):
+    print("\nstage  encoder  target test accuracy  source val accuracy")
     for stage, a in accuracy.items():
-        print(f"{stage:<6} {a['domain']:<8} {a['target_test_acc']:>20.3f} {a['source_val_acc']:>20.3f}", file=file)
+        print(f"{stage:<6} {a['domain']:<8} {a['target_test_acc']:>20.3f} {a['source_val_acc']:>20.3f}")
 
 
 def _data_args(args):
@@ -114,7 +112,7 @@ def cmd_summarize(args):
 
 def cmd_demo(args):
     from .demo import run_demo
-    settings = {k: getattr(args, k) for k in ("source_snr", "target_snr", "n_per_class", "shots")
+    settings = {k: getattr(args, k) for k in ("source_snr", "target_snr", "n_per_class", "shots", "noise_model")
                 if getattr(args, k) is not None}
     run_demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet, **settings)
 
@@ -131,6 +129,8 @@ def build_parser():
     d.add_argument("--target-snr", type=float, help="target SNR (default 0.1)")
     d.add_argument("--n-per-class", type=int, help="subtomograms per class and domain (default 100)")
     d.add_argument("--shots", type=int, help="labelled target subtomograms per class (default 5)")
+    d.add_argument("--noise-model", choices=("aitom", "calibrated"),
+                   help="SNR units (default aitom: AITom's and the paper's nominal SNR; see doc/simulation.md)")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=cmd_demo)
 

@@ -25,12 +25,25 @@ class FSFTConfig:
         epochs_stage1, batch_size, lr_stage1.
     Stage 2.1 (cross-entropy + α·CORAL)
         epochs_stage2_1, coral_batch_size (per domain), lr_stage2_1, coral_alpha.
+        alignment: the distribution distance of stage 2.1, 'coral' (FSFT, Deep CORAL) or 'swd'
+            (sliced Wasserstein distance SW_2^2, a baseline; see ``losses.sliced_wasserstein``).
+        swd_projections: random directions per SWD evaluation (128; fresh directions every step).
+        swd_alpha: the SWD term's weight (1.0; not tuned on any accuracy; coral_alpha is CORAL's only).
+            At the start of stage 2.1 on the simulated data of doc/results.md, SWD is about 0.35 and
+            the source cross-entropy about 0.005 (α·CORAL about 36): alignment dominates in both.
     Stage 2.2 (discriminator)
         epochs_stage2_2, dcd_batch_size (pairs), lr_stage2_2, dcd_pairs_per_group (pairs of each
         of the four groups per epoch; None = classes x shots, as the reference),
         dcd_source_per_class (source subtomograms per class that pairs are drawn from).
     Stage 3 (fine-tuning against the frozen discriminator)
         epochs_stage3, stage3_batch_size (pairs), lr_stage3, gamma.
+        stage3_alternating: False (FSFT): D stays frozen. True: GAN-style, as FADA (Motiian et al.
+            2017): every step first updates D on the four pair groups (Adam, lr_stage2_2), then the
+            encoders and g as usual.
+        stage3_source_weight: weight of L_S (1.0; 0 trains on the target shots' L_T alone).
+    Fine-tune baseline (``baselines.finetune``: stage 3 with γ = 0 and no D)
+        finetune_epochs, finetune_lr: None uses epochs_stage3 and lr_stage3, so the baseline sees
+        the target shots exactly as often as FSFT's stage 3 does.
     Protocol
         shots: labelled target subtomograms per class; target_test_fraction: share of the remaining
         target subtomograms held out for testing (the rest is the unlabelled pool used by CORAL and
@@ -54,6 +67,9 @@ class FSFTConfig:
     coral_batch_size: int = 128
     lr_stage2_1: float = 2e-4
     coral_alpha: float = 500.0
+    alignment: str = "coral"
+    swd_projections: int = 128
+    swd_alpha: float = 1.0
 
     epochs_stage2_2: int = 100
     dcd_batch_size: int = 40
@@ -65,12 +81,47 @@ class FSFTConfig:
     stage3_batch_size: int = 20
     lr_stage3: float = 1e-3
     gamma: float = 0.2
+    stage3_alternating: bool = False
+    stage3_source_weight: float = 1.0
+
+    finetune_epochs: int = None
+    finetune_lr: float = None
 
     shots: int = 5
     target_test_fraction: float = 0.5
     source_val_fraction: float = 0.1
     recalibrate_target_bn: bool = True
     seed: int = 0
+
+    def __post_init__(self):
+        """Refuse values that would otherwise fail, or silently misbehave, only hours into a run."""
+        from numbers import Integral, Real
+
+        from aitom.errors import InputError
+        is_int = lambda v: isinstance(v, Integral) and not isinstance(v, bool)
+        finite = lambda v: isinstance(v, Real) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+        rules = [  # (fields, may be None, test, what it must be)
+            (("dcd_hidden", "batch_size", "dcd_batch_size", "dcd_source_per_class", "stage3_batch_size", "shots",
+              "swd_projections"), False, lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+            (("coral_batch_size",), False, lambda v: is_int(v) and v >= 2, "an integer >= 2 (a covariance)"),
+            (("epochs_stage1", "epochs_stage2_1", "epochs_stage2_2", "epochs_stage3", "seed"), False,
+             lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+            (("dcd_pairs_per_group", "finetune_epochs"), True, lambda v: is_int(v) and v >= 0, "None or an integer >= 0"),
+            (("lr_stage1", "lr_stage2_1", "lr_stage2_2", "lr_stage3", "bn_epsilon"), False,
+             lambda v: finite(v) and v > 0, "a finite number > 0"),
+            (("finetune_lr",), True, lambda v: finite(v) and v > 0, "None or a finite number > 0"),
+            (("coral_alpha", "swd_alpha", "gamma", "stage3_source_weight"), False, lambda v: finite(v) and v >= 0,
+             "a finite number >= 0"),
+            (("target_test_fraction", "source_val_fraction"), False, lambda v: finite(v) and 0 <= v < 1, "in [0, 1)"),
+            (("bn_momentum",), False, lambda v: finite(v) and 0 <= v <= 1, "in [0, 1]"),
+            (("widths",), False, lambda v: isinstance(v, (tuple, list)) and len(v) == 4
+             and all(is_int(w) and w >= 1 for w in v), "four integers >= 1"),
+        ]
+        for names, optional, ok, want in rules:
+            for name in names:
+                value = getattr(self, name, None)
+                if hasattr(self, name) and not (value is None and optional) and not ok(value):
+                    raise InputError(f"config.{name}", f"must be {want}, got {value!r}")
 
     def replace(self, **changes):
         """A copy with some fields changed; unknown names raise ``TypeError``."""

@@ -8,9 +8,11 @@ set is read only to report each stage's accuracy; nothing is selected by it.
 import dataclasses
 import json
 import os
+import time
 
 import keras
 import numpy as np
+from tqdm.auto import tqdm
 
 from aitom.errors import InputError
 from aitom.io.atomic import atomic_open
@@ -51,9 +53,19 @@ def _write_json(obj, path):
         json.dump(obj, f, indent=2)
 
 
+def _load_dataset_named(obj, name):
+    """``load_dataset``; an error about an in-memory input ('dj[3]') also says which domain it is."""
+    try:
+        return load_dataset(obj)
+    except InputError as e:
+        if isinstance(obj, (str, os.PathLike)) or e.source.startswith(name):
+            raise
+        raise InputError(f"{name} {e.source}", e.problem) from e
+
+
 def _load_pair(source, target):
-    source = load_dataset(source)
-    target = load_dataset(target)
+    source = _load_dataset_named(source, "source")
+    target = _load_dataset_named(target, "target")
     for name, s in (("source", source), ("target", target)):  # memmapped sets were checked when loaded
         s.validate(name, check_values=not isinstance(s.x, np.memmap))
     source, target = harmonize_classes(source, target)
@@ -73,7 +85,7 @@ def _prepare_run_dir(run_dir, resume, config, split):
     """Record config and split in a new run folder, or check them against a resumed one."""
     os.makedirs(run_dir, exist_ok=True)
     cfg_path, split_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, "split.json")
-    if resume and os.path.exists(cfg_path):
+    if resume and os.path.exists(cfg_path) and os.path.exists(split_path):  # (a kill may fall between the two writes)
         with open(cfg_path) as f:
             saved = FSFTConfig.from_dict(json.load(f))
         if saved != config:
@@ -89,8 +101,34 @@ def _prepare_run_dir(run_dir, resume, config, split):
     _write_json(split.to_dict(), split_path)
 
 
+_STAGE_FIELDS = {"1": ("widths", "bn_momentum", "bn_epsilon", "epochs_stage1", "batch_size", "lr_stage1"),
+                 "2.1": ("epochs_stage2_1", "coral_batch_size", "lr_stage2_1", "coral_alpha", "alignment",
+                         "swd_projections", "swd_alpha", "recalibrate_target_bn"),
+                 "2.2": ("dcd_hidden", "dcd_use_3d_branch", "epochs_stage2_2", "dcd_batch_size", "lr_stage2_2",
+                         "dcd_pairs_per_group", "dcd_source_per_class")}
+
+
+def _adopt(start_from, networks, config, split):
+    """Copy a finished run's weights, histories and accuracies into a new run (see ``train``)."""
+    done = list(start_from.classifier.meta["stages"])
+    if start_from.split.to_dict() != split.to_dict():
+        raise InputError("start_from", "was trained on a different split (data, shots or seed differ)")
+    if "3" in done:
+        raise InputError("start_from", "has run stage 3; only runs that stop before stage 3 can be continued")
+    theirs = FSFTConfig.from_dict(start_from.classifier.meta["config"])
+    for field in ("seed",) + tuple(f for stage in done for f in _STAGE_FIELDS.get(stage, ())):
+        if getattr(theirs, field) != getattr(config, field):
+            raise InputError("start_from", f"its {field}={getattr(theirs, field)!r} differs from this run's "
+                                           f"{getattr(config, field)!r}")
+    mine = networks.components()
+    for name, model in start_from.networks.components().items():
+        if name != "D" or "2.2" in done:  # an untrained D keeps this run's own initialisation
+            mine[name].set_weights(model.get_weights())
+    return dict(start_from.history), {k: dict(v) for k, v in start_from.accuracy.items()}, done
+
+
 def train(source, target, shots=5, config=None, run_dir=None, resume=False, strategy=None, progress=True,
-          stages=STAGES, **overrides):
+          stages=STAGES, start_from=None, **overrides):
     """Train FSFT and return an :class:`FSFTResult`.
 
     Parameters
@@ -103,6 +141,10 @@ def train(source, target, shots=5, config=None, run_dir=None, resume=False, stra
     resume : continue the run in ``run_dir`` from its last completed stage or epoch.
     strategy : a ``tf.distribute`` strategy (default: :func:`get_strategy`).
     stages : subset of ("1", "2.1", "2.2", "3"), run in that order (ablations drop some).
+    start_from : an :class:`FSFTResult` of the same data, shots and seed that stopped before stage
+        3 (e.g. ``stages=("1",)``): its completed stages are taken as done here (weights, histories
+        and accuracies copied; the configuration fields those stages read must agree), so that
+        several runs share them. Equivalent to re-running them with the same seed.
     """
     config = (config or FSFTConfig()).replace(shots=shots, **overrides)
     unknown = set(stages) - set(STAGES)
@@ -119,6 +161,8 @@ def train(source, target, shots=5, config=None, run_dir=None, resume=False, stra
     store = None
     history, acc, completed = {}, {}, []
     run = RunContext(strategy=strategy, progress=progress)
+    if start_from is not None:
+        history, acc, completed = _adopt(start_from, networks, config, split)
     if run_dir is not None:
         _prepare_run_dir(run_dir, resume, config, split)
         store = run.store = CheckpointStore(run_dir)
@@ -128,7 +172,8 @@ def train(source, target, shots=5, config=None, run_dir=None, resume=False, stra
             history, acc, completed = state["histories"], state["accuracy"], state["completed"]
             if state.get("done"):
                 store.restore(manifest, {n: m.weights for n, m in networks.components().items()})
-            else:
+            else:  # restore the networks now: a stage may read them before its epoch loop (2.2 encodes its pools)
+                store.restore(manifest, {n: m.weights for n, m in networks.components().items()}, partial=True)
                 run.resume = manifest
     first_adaptation = next((s for s in STAGES if s in stages and s != "1"), None)
     for stage in (s for s in STAGES if s in stages):
@@ -137,13 +182,19 @@ def train(source, target, shots=5, config=None, run_dir=None, resume=False, stra
         if stage == first_adaptation and stage != "2.1":  # no CORAL stage: f_t starts from f_s here
             networks.target_from_source()
         run.extra_state = {"histories": history, "accuracy": acc, "completed": completed}
+        started = time.perf_counter()
         _, history[stage] = STAGE_FUNCTIONS[stage](networks, data, config, run)
         completed = completed + [stage]
         domain = _stage_domain(completed)
+        summary = f"stage {stage} done in {time.perf_counter() - started:.0f} s"
         if stage != "2.2":
             acc[stage] = {"domain": domain,
                           "target_test_acc": accuracy(networks, domain, target, split.target_test),
                           "source_val_acc": accuracy(networks, "source", source, split.source_val)}
+            summary += (f": target test accuracy {acc[stage]['target_test_acc']:.3f} ({domain} encoder), "
+                        f"source validation accuracy {acc[stage]['source_val_acc']:.3f}")
+        if progress:
+            tqdm.write(summary)
         if store is not None:
             store.save(f"stage{stage}-done", {n: m.weights for n, m in networks.components().items()},
                        {"stage": stage, "done": True, "histories": history, "accuracy": acc, "completed": completed})

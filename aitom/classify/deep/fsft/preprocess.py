@@ -16,6 +16,7 @@ def standardize(x, eps=1e-8):
     """
     x = np.asarray(x, dtype=np.float32)
     axes = tuple(range(x.ndim - 3, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    std = x.std(axis=axes, keepdims=True)
-    return (x - mean) / np.maximum(std, eps)
+    # statistics accumulate in float64: float32 sums of squares overflow for values beyond ~1e17
+    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
+    std = x.std(axis=axes, keepdims=True, dtype=np.float64)
+    return ((x - mean) / np.maximum(std, eps)).astype(np.float32)

@@ -2,8 +2,8 @@
 
 Every stage runs a compiled training step under ``run.strategy`` with global batch sizes, draws its
 epoch order from ``(config.seed, stage, epoch)`` so that a resumed run repeats the same sequence,
-saves a checkpoint after every epoch, and stops on a non-finite loss naming the stage and step
-(the last good checkpoint stays current).
+saves a checkpoint after every epoch, and stops on a non-finite loss or non-finite weights naming the
+stage and step (the last good checkpoint stays current).
 """
 import dataclasses
 
@@ -12,9 +12,12 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from aitom.errors import InputError
+
 from .checkpoint import CheckpointStore
 from .data import CROSS_DOMAIN_GROUPS, batch_dataset, sample_pair_groups, stratified_pool
-from .losses import confusion_targets, coral, cross_entropy
+from .losses import (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS, confusion_targets, coral,
+                     cross_entropy, sliced_wasserstein)
 from .preprocess import standardize
 
 STAGES = ("1", "2.1", "2.2", "3")
@@ -94,12 +97,21 @@ def recalibrate_batchnorm(networks, domain, x, indices, batch_size=64):
             bn.momentum = m
 
 
-def _fit(stage, networks, run, epochs, optimizer, variables, step, epoch_dataset, evaluate=None):
-    """Shared epoch loop: distributed compiled step, progress, NaN guard, checkpoints, resume."""
+def _fit(stage, networks, run, epochs, optimizer, variables, step, epoch_dataset, evaluate=None,
+         extra_optimizers=None):
+    """Shared epoch loop: distributed compiled step, progress, NaN guard, checkpoints, resume.
+
+    ``extra_optimizers``: ``{name: (optimizer, variables)}`` that ``step`` also applies (stage 3's
+    alternating D); they are built and checkpointed with the main one.
+    """
     strategy = run.strategy
+    extra_optimizers = extra_optimizers or {}
     with strategy.scope():
         optimizer.build(variables)
-    objects = dict(_network_objects(networks), optimizer=optimizer.variables)
+        for opt, opt_variables in extra_optimizers.values():
+            opt.build(opt_variables)
+    objects = dict(_network_objects(networks), optimizer=optimizer.variables,
+                   **{name: opt.variables for name, (opt, _) in extra_optimizers.items()})
     history, start = {}, 0
     if run.resume is not None and run.resume["state"].get("stage") == stage and not run.resume["state"].get("done"):
         run.store.restore(run.resume, objects)
@@ -107,22 +119,30 @@ def _fit(stage, networks, run, epochs, optimizer, variables, step, epoch_dataset
         start = run.resume["state"]["epoch"]
         run.resume = None
 
+    # NaN in the data can leave the loss finite (ReLU and max-pooling drop it) while the weights turn NaN
+    trained = list(variables) + [v for _, opt_variables in extra_optimizers.values() for v in opt_variables]
+
     @tf.function
     def distributed_step(*batch):
         out = strategy.run(step, args=batch)
-        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
+        out = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
+        return out, tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in trained])
 
     bar = tqdm(total=epochs, initial=start, desc=f"stage {stage}", unit="epoch", disable=not run.progress, leave=False)
     for epoch in range(start, epochs):
         rng = np.random.default_rng([networks.config.seed, _stage_code(stage), epoch])
         sums, n_steps = {}, 0
         for batch in strategy.experimental_distribute_dataset(epoch_dataset(rng)):
-            out = distributed_step(*batch)
+            out, weights_finite = distributed_step(*batch)
             values = {k: float(v) for k, v in out.items()}
             if not all(np.isfinite(v) for v in values.values()):
                 raise TrainingDivergedError(
                     f"stage {stage}, epoch {epoch + 1}, step {n_steps + 1}: loss is not finite ({values}); "
                     f"the last good checkpoint is kept")
+            if not bool(weights_finite):
+                raise TrainingDivergedError(
+                    f"stage {stage}, epoch {epoch + 1}, step {n_steps + 1}: weights are not finite after this step "
+                    f"(loss {values}); NaN or infinite values in the data? The last good checkpoint is kept")
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + v
             n_steps += 1
@@ -171,11 +191,24 @@ def stage1_source(networks, data, config, run=None):
     return networks, history
 
 
+def _alignment_loss(config, optimizer):
+    """(history key, weight, loss(z_s, z_t)) of stage 2.1's distribution distance ``config.alignment``."""
+    if config.alignment == "coral":
+        return "coral", float(config.coral_alpha), coral
+    if config.alignment == "swd":  # fresh directions every step, reproducible from (seed, step)
+        def swd(zs, zt):
+            seed = tf.stack([tf.constant(config.seed, tf.int64), tf.cast(optimizer.iterations, tf.int64)])
+            return sliced_wasserstein(zs, zt, config.swd_projections, seed=seed)
+        return "swd", float(config.swd_alpha), swd
+    raise InputError("alignment", f"unknown alignment {config.alignment!r}; choose 'coral' or 'swd'")
+
+
 def stage2_1_coral(networks, data, config, run=None):
     """Stage 2.1: f_t starts as a copy of f_s; train with cross-entropy + α·CORAL.
 
     Each step takes a labelled source batch and an unlabelled target batch of the same size
-    (``coral_batch_size``, lowered to the smaller pool when a pool is smaller).
+    (``coral_batch_size``, lowered to the smaller pool when a pool is smaller). With
+    ``config.alignment='swd'`` the distance is the sliced Wasserstein distance, weighted by ``swd_alpha``.
     """
     run = run or RunContext()
     resuming = run.resume is not None and run.resume["state"].get("stage") == "2.1"
@@ -188,17 +221,17 @@ def stage2_1_coral(networks, data, config, run=None):
     batch = min(config.coral_batch_size, len(src), len(tgt))
     if batch < 2:
         raise ValueError("stage 2.1 needs at least two unlabelled target subtomograms for a covariance")
-    alpha = float(config.coral_alpha)
+    key, alpha, distance = _alignment_loss(config, optimizer)
 
     def step(xs, ys, xt, _):
         with tf.GradientTape() as tape:
             _, zs = networks.encode(xs, "source", training=True)
             _, zt = networks.encode(xt, "target", training=True)
             ce = cross_entropy(ys, networks.classifier(zs, training=True), batch)
-            c = coral(zs, zt)
+            c = distance(zs, zt)
             loss = ce + alpha * c
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return {"loss": loss, "cross_entropy": ce, "coral": c}
+        return {"loss": loss, "cross_entropy": ce, key: c}
 
     def epoch_dataset(rng):
         s = batch_dataset(data.source.x, data.source.y, src, batch, seed=int(rng.integers(2**31)), drop_remainder=True)
@@ -285,6 +318,11 @@ def stage3_finetune(networks, data, config, run=None):
     Batches hold cross-domain pairs (G2, G4): a source subtomogram through f_s and a labelled target
     subtomogram through f_t. L_S and L_T are the pair members' cross-entropies; L_DCD is D's
     cross-entropy with G2 labelled as G1 and G4 as G3, so the encoders learn to make D confuse them.
+
+    Variants (all from ``config``): ``stage3_alternating`` first updates D in every step, GAN-style
+    (FADA), on the step's cross-domain pairs plus as many same-domain pairs (G1, G3) drawn from the
+    source training set, encoded by the current encoders; ``gamma = 0`` without alternation drops D
+    (the fine-tune baseline); ``stage3_source_weight`` weights L_S (0: target shots only).
     """
     run = run or RunContext()
     split, ys, yt = data.split, np.asarray(data.source.y), np.asarray(data.target.y)
@@ -293,37 +331,72 @@ def stage3_finetune(networks, data, config, run=None):
     variables = networks.encoder_variables() + networks.classifier.trainable_variables
     with run.strategy.scope():
         optimizer = _adam(config.lr_stage3)
-    gamma = float(config.gamma)
+    gamma, w_source = float(config.gamma), float(config.stage3_source_weight)
+    alternating = bool(config.stage3_alternating)
+    use_dcd = alternating or gamma != 0.0
+    disc = networks.discriminator
+    extra = {}
+    if alternating:
+        d_variables = disc.trainable_variables
+        with run.strategy.scope():
+            d_optimizer = _adam(config.lr_stage2_2)
+        extra["optimizer_D"] = (d_optimizer, d_variables)
     s = data.source.x.shape[1]
     gather = _pair_volumes(data.source.x, data.target.x)
+    same_gather = _pair_volumes(data.source.x, data.source.x)
 
-    def step(xa, ya, xb, yb, group):
+    def d_step(xa, xb, group, xa2, xb2, group2):
+        """One D update on the four groups: cross-domain pairs (xa, xb), same-domain pairs (xa2, xb2)."""
+        fa, za = networks.encode(tf.concat([xa, xa2], 0), "source", training=True)
+        fb_t, zb_t = networks.encode(xb, "target", training=True)
+        fb_s, zb_s = networks.encode(xb2, "source", training=True)
+        fb, zb = tf.concat([fb_t, fb_s], 0), tf.concat([zb_t, zb_s], 0)
+        with tf.GradientTape() as tape:
+            loss = cross_entropy(tf.concat([group, group2], 0), disc([fa, fb, za, zb], training=True), 2 * batch)
+        d_optimizer.apply_gradients(zip(tape.gradient(loss, d_variables), d_variables))
+        return loss
+
+    def step(xa, ya, xb, yb, group, *same_domain):
+        out = {"d_loss": d_step(xa, xb, group, *same_domain)} if alternating else {}
         with tf.GradientTape() as tape:
             fa, za = networks.encode(xa, "source", training=True)
             fb, zb = networks.encode(xb, "target", training=True)
             l_s = cross_entropy(ya, networks.classifier(za, training=True), batch)
             l_t = cross_entropy(yb, networks.classifier(zb, training=True), batch)
-            l_dcd = cross_entropy(confusion_targets(group), networks.discriminator([fa, fb, za, zb], training=False), batch)
-            loss = l_s + l_t + gamma * l_dcd
+            loss = w_source * l_s + l_t
+            if use_dcd:
+                l_dcd = cross_entropy(confusion_targets(group), disc([fa, fb, za, zb], training=False), batch)
+                loss = loss + gamma * l_dcd
+                out["dcd"] = l_dcd
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return {"loss": loss, "source_ce": l_s, "target_ce": l_t, "dcd": l_dcd}
+        return dict(out, loss=loss, source_ce=l_s, target_ce=l_t)
 
-    def load(ia, ya, ib, yb, g):
+    def load(ia, ya, ib, yb, g, *same_domain):
         xa, xb = tf.numpy_function(gather, [ia, ib], (tf.float32, tf.float32), stateful=False)
         xa.set_shape((None, s, s, s, 1))
         xb.set_shape((None, s, s, s, 1))
-        return xa, ya, xb, yb, g
+        if not same_domain:
+            return xa, ya, xb, yb, g
+        ia2, ib2, g2 = same_domain
+        xa2, xb2 = tf.numpy_function(same_gather, [ia2, ib2], (tf.float32, tf.float32), stateful=False)
+        xa2.set_shape((None, s, s, s, 1))
+        xb2.set_shape((None, s, s, s, 1))
+        return xa, ya, xb, yb, g, xa2, xb2, g2
 
     def epoch_dataset(rng):
         p = sample_pair_groups(ys[split.source_train], yt[split.target_shots], n_per_group, rng,
                                groups=CROSS_DOMAIN_GROUPS)
         cols = (split.source_train[p["a"]], p["label_a"].astype(np.int32), split.target_shots[p["b"]],
                 p["label_b"].astype(np.int32), p["group"].astype(np.int32))
+        if alternating:
+            q = sample_pair_groups(ys[split.source_train], yt[split.target_shots], n_per_group, rng,
+                                   groups=(G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS))
+            cols += (split.source_train[q["a"]], split.source_train[q["b"]], q["group"].astype(np.int32))
         ds = tf.data.Dataset.from_tensor_slices(cols).batch(batch, drop_remainder=True)
         return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     history = _fit("3", networks, run, config.epochs_stage3, optimizer, variables, step, epoch_dataset,
-                   _source_val_eval(networks, data))
+                   _source_val_eval(networks, data), extra_optimizers=extra)
     if config.recalibrate_target_bn:
         recalibrate_batchnorm(networks, "target", data.target.x, _unlabelled_pool(data.split))
     return networks, history

@@ -1,0 +1,187 @@
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from fsft_helpers import blob_set, tiny_config
+
+from aitom.classify.deep.fsft import train
+from aitom.classify.deep.fsft.baselines import METHODS, SharedStages, final_accuracy, resolve_method, run_method
+from aitom.classify.deep.fsft.experiment import read_runs, run_experiment
+from aitom.classify.deep.fsft.losses import _projection_seed, sliced_wasserstein
+from aitom.errors import InputError
+from aitom.io.dataset import SubtomogramSet
+
+CFG = tiny_config(epochs_stage1=3, epochs_stage2_1=3, epochs_stage2_2=6, epochs_stage3=3, lr_stage2_2=2e-3)
+# per method: (stage, history key) whose value must fall during the method's own training
+FALLS = {"source_only": [("1", "loss")], "adabn": [("1", "loss")], "finetune": [("3", "target_ce")],
+         "coral": [("2.1", "loss")], "swd": [("2.1", "loss")], "fada": [("2.2", "loss"), ("3", "target_ce")],
+         "fsft": [("2.2", "loss"), ("3", "target_ce")]}
+
+
+@pytest.fixture(scope="module")
+def domains():
+    """The target's volumes are mirrored: its class blobs sit where the source's are not, so the source
+    network is wrong on the target and the target losses have something to learn."""
+    target = blob_set(12, shift=1.5, noise=1.5, seed=1)
+    target = SubtomogramSet(np.ascontiguousarray(target.x[:, ::-1]), target.y, target.class_names, 1.0)
+    return blob_set(12, seed=0), target
+
+
+@pytest.fixture(scope="module")
+def shared(domains):
+    return SharedStages(*domains)
+
+
+@pytest.mark.parametrize("name", list(FALLS))
+def test_method_trains_and_predicts_valid_class_ids(name, domains, shared):
+    source, target = domains
+    result = run_method(name, source, target, shots=3, config=CFG, shared=shared)
+    for stage, key in FALLS[name]:
+        values = result.history[stage][key]
+        assert values[-1] < values[0], (name, stage, key, values)
+    pred = result.classifier.predict(target.x[result.split.target_test])
+    assert pred.min() >= 0 and pred.max() < 3
+    assert 0.0 <= final_accuracy(result) <= 1.0
+    assert result.cost.wall_s > 0 and result.cost.peak_rss_mb > 0
+    expected_domain = "source" if name == "source_only" else "target"
+    assert list(result.accuracy.values())[-1]["domain"] == expected_domain
+    if name == "fada":
+        assert "d_loss" in result.history["3"]  # D is trained in stage 3, alternately with the encoders
+        assert not any("dcd_block" in l.name for l in result.networks.discriminator.layers)
+    if name == "finetune":
+        assert "dcd" not in result.history["3"]  # no discriminator
+
+
+def test_methods_share_stage_one_and_start_from_checks_the_split(domains, shared):
+    a = shared.run(("1",), CFG.replace(shots=3))
+    assert shared.run(("1",), CFG.replace(shots=3)) is a
+    with pytest.raises(InputError, match="different split"):
+        train(*domains, shots=3, config=CFG.replace(seed=1), stages=("1", "3"), start_from=a, progress=False)
+    with pytest.raises(InputError, match="lr_stage1"):
+        train(*domains, shots=3, config=CFG.replace(lr_stage1=0.1), stages=("1", "3"), start_from=a, progress=False)
+
+
+def test_method_names_with_config_changes():
+    assert set(METHODS) >= {"source_only", "finetune", "coral", "swd", "fada", "fsft", "fsft_no_coral",
+                            "fsft_alternating", "fsft_no_3d"}
+    method = resolve_method("fsft[coral_alpha=50, dcd_use_3d_branch=False]")
+    assert method.keywords == {"coral_alpha": 50, "dcd_use_3d_branch": False}
+    with pytest.raises(InputError, match="unknown method"):
+        resolve_method("fsfft")
+    with pytest.raises(InputError, match="not an FSFTConfig field"):
+        resolve_method("fsft[alpha=5]")
+
+
+def _numpy_swd(zs, zt, theta):
+    ps, pt = np.sort(zs @ theta, axis=0), np.sort(zt @ theta, axis=0)
+    n, m = len(ps), len(pt)
+    lcm = np.lcm(n, m)  # both empirical quantile functions are constant on steps of 1/lcm
+    a, b = np.repeat(ps, lcm // n, axis=0), np.repeat(pt, lcm // m, axis=0)
+    return np.mean(np.mean((a - b) ** 2, axis=0))
+
+
+def test_sliced_wasserstein_equals_numpy_reference():
+    rng = np.random.default_rng(0)
+    zs = rng.normal(size=(6, 5)).astype(np.float32)
+    zt = (2.0 * rng.normal(size=(4, 5)) + 1.0).astype(np.float32)
+    theta = tf.random.stateless_normal([5, 16], seed=_projection_seed((3, 7))).numpy()
+    theta /= np.linalg.norm(theta, axis=0)
+    for a, b in ((zs, zt), (zs, zs[::-1] + 0.5), (zt, zs)):
+        got = float(sliced_wasserstein(a, b, 16, seed=(3, 7)))
+        np.testing.assert_allclose(got, _numpy_swd(a.astype(float), b.astype(float), theta), rtol=1e-4)
+    assert float(sliced_wasserstein(zs, zs[::-1], 16, seed=1)) == pytest.approx(0.0, abs=1e-6)
+    # one direction on a 1-D embedding: W2^2 between two point sets; a shift by c costs c^2
+    x = rng.normal(size=(8, 1)).astype(np.float32)
+    np.testing.assert_allclose(float(sliced_wasserstein(x, x + 3.0, 4, seed=0)), 9.0, rtol=1e-5)
+    # reproducible from the seed, different for another seed
+    assert float(sliced_wasserstein(zs, zt, 8, seed=5)) == float(sliced_wasserstein(zs, zt, 8, seed=5))
+    assert float(sliced_wasserstein(zs, zt, 8, seed=5)) != float(sliced_wasserstein(zs, zt, 8, seed=6))
+
+
+def test_unknown_alignment_is_named(domains):
+    with pytest.raises(InputError, match="unknown alignment 'mmd'"):
+        train(*domains, shots=3, config=CFG.replace(alignment="mmd"), stages=("1", "2.1"), progress=False,
+              epochs_stage1=0)
+
+
+def test_experiment_runner_writes_table_csv_and_plots_and_resumes(domains, tmp_path):
+    out = str(tmp_path / "results")
+    calls = []
+
+    def simulate(source_snr, target_snr):
+        calls.append((source_snr, target_snr))
+        return domains
+
+    rows = run_experiment(out, source_snrs=(1000,), target_snrs=(0.1,), shots=(3,), seeds=(0,),
+                          methods=("source_only", "coral"), config=CFG, simulate=simulate, progress=False)
+    assert len(rows) == 2 and calls == [(1000, 0.1)]
+    for name in ("runs.csv", "results_table.md", "heatmap_shots3.png", "stages_src1000_tgt0.1_shots3.png",
+                 "confusion/src1000_tgt0.1_shots3_coral_seed0.png"):
+        assert os.path.exists(os.path.join(out, name)), name
+    with open(os.path.join(out, "runs.csv"), newline="") as f:
+        runs = list(csv.DictReader(f))
+    assert [r["method"] for r in runs] == ["source_only", "coral"]
+    coral_row = runs[1]
+    assert set(json.loads(coral_row["stage_accuracy"])) == {"1", "2.1"}
+    cm = np.array(json.loads(coral_row["confusion"]))
+    assert cm.sum() == int(coral_row["n_test"])
+    assert np.trace(cm) / cm.sum() == pytest.approx(float(coral_row["accuracy"]), abs=1e-6)
+    table = open(os.path.join(out, "results_table.md")).read()
+    assert "| 1000 → 0.1 |" in table and "coral" in table and "±" in table
+
+    def fail(*args):
+        raise AssertionError("a finished cell must not be simulated again")
+
+    run_experiment(out, source_snrs=(1000,), target_snrs=(0.1,), shots=(3,), seeds=(0,),
+                   methods=("source_only", "coral"), config=CFG, simulate=fail, progress=False)
+    assert len(read_runs(os.path.join(out, "runs.csv"))) == 2
+
+
+SWD_MIRRORED = r"""
+import json
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from aitom.classify.deep.fsft.losses import sliced_wasserstein
+rng = np.random.default_rng(0)
+xs = rng.normal(size=(8, 6)).astype(np.float32)
+xt = (rng.normal(size=(8, 6)) * 2 + 1).astype(np.float32)
+w0 = rng.normal(size=(6, 4)).astype(np.float32)
+w = tf.Variable(w0)
+with tf.GradientTape() as tape:
+    loss = sliced_wasserstein(xs @ w, xt @ w, 16, seed=(1, 2))
+single = (float(loss), tape.gradient(loss, w).numpy())
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    wd = tf.Variable(w0)
+def replica(a, b):
+    with tf.GradientTape() as tape:
+        loss = sliced_wasserstein(a @ wd, b @ wd, 16, seed=(1, 2))
+    return loss, tape.gradient(loss, wd)
+@tf.function
+def step(a, b):
+    loss, grad = strategy.run(replica, args=(a, b))
+    return strategy.reduce("SUM", loss, None), strategy.reduce("SUM", grad, None)
+for a, b in strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((xs, xt)).batch(8)):
+    loss, grad = step(a, b)
+print("RESULT" + json.dumps({"single": [single[0], single[1].tolist()],
+                             "mirrored": [float(loss), grad.numpy().tolist()],
+                             "replicas": strategy.num_replicas_in_sync}))
+"""
+
+
+def test_sliced_wasserstein_under_two_replicas_equals_single_device():
+    """Each replica holds half of each batch; the summed loss and gradient are the global batch's."""
+    import subprocess
+    import sys
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run([sys.executable, "-c", SWD_MIRRORED], capture_output=True, text=True, env=env, timeout=300)
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")]
+    assert line, proc.stderr[-3000:]
+    res = json.loads(line[0][len("RESULT"):])
+    assert res["replicas"] == 2
+    np.testing.assert_allclose(res["mirrored"][0], res["single"][0], rtol=1e-5)
+    np.testing.assert_allclose(np.array(res["mirrored"][1]), np.array(res["single"][1]), rtol=1e-4, atol=1e-5)

@@ -1,0 +1,58 @@
+import json
+import os
+
+import pytest
+from fsft_helpers import blob_set
+
+from aitom.classify.deep.fsft.cli import main
+from aitom.classify.deep.fsft.demo import run_demo
+from aitom.io.dataset import save_two_domain
+
+TINY = ["--epochs-stage1", "2", "--epochs-stage2-1", "1", "--epochs-stage2-2", "2", "--epochs-stage3", "1",
+        "--batch-size", "8", "--coral-batch-size", "8", "--dcd-batch-size", "8", "--stage3-batch-size", "6",
+        "--shots", "3"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("data") / "two")
+    save_two_domain(path, blob_set(10, seed=0), blob_set(10, shift=1.0, seed=1))
+    return path
+
+
+def test_train_predict_evaluate_summarize(dataset, tmp_path, capsys):
+    run = str(tmp_path / "run")
+    assert main(["train", "--dataset", dataset, "--run-dir", run, "--quiet"] + TINY) == 0
+    out = capsys.readouterr().out
+    assert "target test accuracy" in out and "classifier:" in out
+    model = os.path.join(run, "classifier")
+    csv = str(tmp_path / "pred.csv")
+    assert main(["predict", "--model", model, "--data", os.path.join(dataset, "target"), "--out", csv]) == 0
+    with open(csv) as f:
+        lines = f.read().splitlines()
+    assert lines[0].startswith("index,class,probability,p_class0") and len(lines) == 31
+    assert main(["evaluate", "--model", model, "--data", os.path.join(dataset, "target"),
+                 "--out-dir", str(tmp_path), "--name", "ev"]) == 0
+    assert os.path.exists(tmp_path / "ev_confusion.png")
+    with open(tmp_path / "ev.json") as f:
+        assert json.load(f)["n"] == 30
+    capsys.readouterr()
+    assert main(["summarize", run, run]) == 0
+    assert "| 3 |" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_with_exit_code_2(dataset, tmp_path, capsys):
+    assert main(["train", "--run-dir", str(tmp_path / "r")]) == 2
+    assert "give --dataset" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path / "nothing"), "--data", dataset, "--out", "x.csv"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aitom-fsft: error: ") and "classifier.json" in err
+    assert not os.path.exists("x.csv")
+
+
+def test_quick_demo_runs_end_to_end(tmp_path):
+    summary = run_demo(str(tmp_path / "demo"), quick=True, progress=False, n_per_class=12, n_classes=3)
+    assert set(summary["accuracy"]) == {"1", "2.1", "3"}
+    for name in ("summary.json", "montage_source.png", "montage_target.png", "run/training_curves.png",
+                 "run/target_test_confusion.png", "run/classifier/model.keras"):
+        assert os.path.exists(tmp_path / "demo" / name), name
