@@ -66,6 +66,8 @@ def _args(argv=None):
     p.add_argument("--memmap-steps", type=int, default=300)
     p.add_argument("--memmap-dir", default="/tmp")
     p.add_argument("--write", default=None, help="replace the bench block of this markdown file")
+    p.add_argument("--json", default=None, help="also save the raw results and machine description here")
+    p.add_argument("--render", default=None, help="only render (and --write) the tables of a --json file")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -279,7 +281,7 @@ def section_train(args, tf, torch, results):
     _, proj_kbn = project_train_step(tf, config, batch, box, k, keras_bn=True)
     contenders = {
         "project stage-1 step (fused BatchNorm)": (lambda: proj(x, y), batch),
-        "project step, Keras BatchNormalization (before)": (lambda: proj_kbn(x, y), batch),
+        "project step with keras.layers.BatchNormalization": (lambda: proj_kbn(x, y), batch),
     }
     model = keras_sequential(k, box)
     timer = _BatchTimer()
@@ -349,7 +351,6 @@ class _Clock:
 
 
 def pipeline_data():
-    import numpy as np
     from aitom.classify.deep.fsft import StageData, few_shot_split
     source = synthetic_set(100, seed=0)
     target = synthetic_set(60, shift=1.0, seed=1)
@@ -491,7 +492,7 @@ def section_memory(args, results):
 def memmap_stream(args):
     """Stage 1 for ``--memmap-steps`` steps, reading rows of a sparse memory-mapped .npy."""
     import numpy as np
-    tf = _setup_tf(args)
+    _setup_tf(args)  # thread settings, before TensorFlow starts
     from aitom.classify.deep.fsft import FSFTConfig, FSFTNetworks, RunContext, StageData, stage1_source
     from aitom.classify.deep.fsft.data import FewShotSplit
     from aitom.io.dataset import SubtomogramSet
@@ -620,10 +621,12 @@ def report(args, results, machine):
         m = results["memmap"]
         lines += [f"**Streaming from a memory-mapped .npy**: {m['n']} x {m['box']}^3 float32 ({m['file_GiB']:.1f} GiB, "
                   f"sparse file), stage 1 for {m['steps']} steps of 32 rows spread over the whole file: "
-                  f"{m['subtomograms_per_s']:.0f} subtomograms/s; RSS before {m['before_MiB']['VmRSS']:.0f} MiB, "
-                  f"peak {m['peak_VmRSS_MiB']:.0f} MiB, of which anonymous {m['peak_RssAnon_MiB']:.0f} MiB and "
-                  f"file-backed page cache {m['peak_RssFile_MiB']:.0f} MiB (the mapped rows read so far; the "
-                  f"kernel drops them under memory pressure).", ""]
+                  f"{m['subtomograms_per_s']:.0f} subtomograms/s. RSS before training (networks built) "
+                  f"{m['before_MiB']['VmRSS']:.0f} MiB, of which anonymous {m['before_MiB']['RssAnon']:.0f} MiB; "
+                  f"peak {m['peak_VmRSS_MiB']:.0f} MiB, of which anonymous {m['peak_RssAnon_MiB']:.0f} MiB "
+                  f"(TensorFlow's working set for the step, independent of the data set's size) and file-backed "
+                  f"{m['peak_RssFile_MiB']:.0f} MiB (shared libraries and the mapped rows read so far: page cache, "
+                  f"which the kernel drops under memory pressure).", ""]
     lines.append(END)
     return "\n".join(lines)
 
@@ -655,6 +658,12 @@ def main(argv=None):
     if args.worker:
         worker(args)
         return
+    if args.render:
+        with open(args.render) as f:
+            saved = json.load(f)
+        args.pipeline_repeats = saved["args"]["pipeline_repeats"]
+        _output(args, saved["results"], saved["machine"])
+        return
     tf = _setup_tf(args)
     torch = _torch()
     machine = machine_info(args, tf, torch)
@@ -678,6 +687,13 @@ def main(argv=None):
             raise SystemExit(f"unknown section {s!r}")
         print(f"[{s}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
     machine["load_after"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "results": results, "machine": machine}, f, indent=1)
+    _output(args, results, machine)
+
+
+def _output(args, results, machine):
     text = report(args, results, machine)
     print(text)
     print("RAW " + json.dumps(results), file=sys.stderr)

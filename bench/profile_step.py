@@ -7,10 +7,14 @@ profiler's XSpace protobuf and prints milliseconds per step for each TensorFlow 
 ten most expensive op instances. Op durations overlap when the inter-op pool runs independent ops
 (e.g. a convolution's input and filter gradients) at once, so they can add up to more than the step.
 
+``--torch`` profiles the PyTorch reference network's step instead (``torch.profiler``, self CPU time
+per aten op), with ``--torch-threads`` intra-op threads.
+
 Usage::
 
     .venv/bin/python bench/profile_step.py            # project step
     .venv/bin/python bench/profile_step.py --keras-bn # the same network with keras.layers.BatchNormalization
+    .venv/bin/python bench/profile_step.py --torch [--torch-threads 1]
 """
 import argparse
 import collections
@@ -31,7 +35,11 @@ def main(argv=None):
     p.add_argument("--keras-bn", action="store_true")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--top", type=int, default=14)
+    p.add_argument("--torch", action="store_true")
+    p.add_argument("--torch-threads", type=int, default=os.cpu_count())
     args = p.parse_args(argv)
+    if args.torch:
+        return profile_torch(args)
     import numpy as np
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
@@ -61,19 +69,48 @@ def main(argv=None):
         for line in plane.lines:
             for ev in line.events:
                 name = md[ev.metadata_id].name
-                if ":" not in name or name.startswith("$") or name.startswith("__inference"):
+                if ":" not in name or name.startswith(("$", "__inference", "EagerLocalExecute", "ExecutorState",
+                                                         "KernelAndDeviceFunc")):
                     continue
-                op_type = name.rsplit(":", 1)[1]
+                op_type = name.rsplit(":", 1)[1].strip()
+                if op_type in ("Process", "Run") or op_type.startswith("__inference"):
+                    continue  # containers of the ops, not ops
                 by_type[op_type] += ev.duration_ps / 1e9 / args.steps
                 by_name[name] += ev.duration_ps / 1e9 / args.steps
     print(f"{'keras BatchNormalization' if args.keras_bn else 'project (fused BatchNormalization)'}: "
           f"{wall * 1e3:.1f} ms per step wall-clock while tracing, {32 / wall:.0f} subtomograms/s")
+    print(f"sum of op durations {sum(by_type.values()):.1f} ms per step")
     print("| op type | ms per step |\n|---|---:|")
     for t, v in by_type.most_common(args.top):
         print(f"| {t} | {v:.1f} |")
     print("\n| op instance | ms per step |\n|---|---:|")
     for t, v in by_name.most_common(10):
         print(f"| `{t}` | {v:.1f} |")
+
+
+def profile_torch(args):
+    import numpy as np
+    import torch
+    from torch.profiler import profile
+
+    from bench_training import torch_train_step
+    torch.set_num_threads(args.torch_threads)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 28, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 32)
+    _, step = torch_train_step(torch, x, y, 10, False)
+    for _ in range(2):
+        step()
+    t0 = time.perf_counter()
+    with profile() as prof:
+        for _ in range(args.steps):
+            step()
+    wall = (time.perf_counter() - t0) / args.steps
+    print(f"PyTorch reference (NCDHW), {args.torch_threads} threads: {wall * 1e3:.1f} ms per step wall-clock "
+          f"while profiling, {32 / wall:.0f} subtomograms/s")
+    print("| aten op | self CPU ms per step |\n|---|---:|")
+    for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:args.top]:
+        print(f"| {e.key} | {e.self_cpu_time_total / 1e3 / args.steps:.1f} |")
 
 
 if __name__ == "__main__":

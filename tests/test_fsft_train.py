@@ -55,6 +55,9 @@ def test_classifier_round_trip_predict_and_evaluate(finished, domains, tmp_path)
     np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
     report = evaluate(clf, target, out_dir=str(tmp_path), name="all")
     assert np.array(report["confusion_matrix"]).sum() == len(target)
+    rows = np.array([7, 2, 30, 11])
+    assert evaluate(clf, target, indices=rows)["confusion_matrix"] == \
+        evaluate(clf, target.subset(np.sort(rows)))["confusion_matrix"]
     assert os.path.exists(tmp_path / "all_confusion.png")
     with pytest.raises(InputError, match="box size 20 does not match the model's 16"):
         clf.predict(np.zeros((2, 20, 20, 20), np.float32))

@@ -215,7 +215,7 @@ def _write_outputs(result, target):
     _write_json(result.accuracy, os.path.join(run_dir, "accuracy.json"))
     plots.save_training_curves(result.history, os.path.join(run_dir, "training_curves.png"))
     if len(result.split.target_test):
-        evaluate(result.classifier, target.subset(result.split.target_test), out_dir=run_dir, name="target_test")
+        evaluate(result.classifier, target, out_dir=run_dir, name="target_test", indices=result.split.target_test)
 
 
 def _as_classifier(model):
@@ -247,16 +247,24 @@ def predict(model, data, batch_size=64):
     """
     classifier = _as_classifier(model)
     s = _as_set(data, classifier)
-    proba = np.concatenate([classifier.predict_proba(np.asarray(s.x[i:i + 1024]), batch_size, s.voxel_spacing_nm)
-                            for i in range(0, len(s), 1024)]) if len(s) else np.zeros((0, len(classifier.class_names)))
+    proba = _predict_rows(classifier, s, np.arange(len(s)), batch_size)
     return proba.argmax(axis=1), proba
 
 
-def evaluate(model, data, out_dir=None, name="evaluation", batch_size=64):
+def _predict_rows(classifier, s, rows, batch_size, chunk=1024):
+    """Probabilities of rows ``rows`` (sorted) of ``s``, read ``chunk`` rows at a time (memmap-friendly)."""
+    if len(rows) == 0:
+        return np.zeros((0, len(classifier.class_names)), np.float32)
+    return np.concatenate([classifier.predict_proba(np.asarray(s.x[rows[i:i + chunk]]), batch_size, s.voxel_spacing_nm)
+                           for i in range(0, len(rows), chunk)])
+
+
+def evaluate(model, data, out_dir=None, name="evaluation", batch_size=64, indices=None):
     """Accuracy, per-class accuracy and confusion matrix on a labelled data set.
 
     The data set's class names are mapped onto the classifier's by name; an unknown class raises
-    InputError. With ``out_dir``, writes ``<name>_confusion.png`` and ``<name>.json``.
+    InputError. ``indices`` restricts the evaluation to those rows (read in chunks, so a memory-mapped
+    set is never loaded whole). With ``out_dir``, writes ``<name>_confusion.png`` and ``<name>.json``.
     """
     classifier = _as_classifier(model)
     s = _as_set(data, classifier)
@@ -264,11 +272,12 @@ def evaluate(model, data, out_dir=None, name="evaluation", batch_size=64):
     unknown = sorted(set(s.class_names) - set(names))
     if unknown:
         raise InputError(name, f"classes {unknown} are not among the classifier's {names}")
-    labelled = np.flatnonzero(np.asarray(s.y) >= 0)
+    rows = np.arange(len(s)) if indices is None else np.sort(np.asarray(indices, dtype=np.int64))
+    labelled = rows[np.asarray(s.y)[rows] >= 0]
     if len(labelled) == 0:
         raise InputError(name, "no labelled subtomogram to evaluate")
     y_true = np.array([names.index(s.class_names[i]) for i in np.asarray(s.y)[labelled]])
-    y_pred, _ = predict(classifier, s.subset(labelled), batch_size)
+    y_pred = _predict_rows(classifier, s, labelled, batch_size).argmax(axis=1)
     k = len(names)
     cm = np.zeros((k, k), dtype=np.int64)
     np.add.at(cm, (y_true, y_pred), 1)
