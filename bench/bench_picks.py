@@ -3,7 +3,7 @@
 Writes a synthetic tomogram (default 512 x 512 x 200 float32, 10 Å voxels, Gaussian noise, slab by slab so
 the writer never holds it) to a temporary MRC file, draws random picks (default 10,000) and measures
 
-* extraction only: the streaming ``tf.data`` pipeline of :func:`aitom.picking.extract.subtomogram_dataset`
+* extraction only: the streaming ``tf.data`` pipeline of :func:`aitom.classify.deep.fsft.streaming.subtomogram_dataset`
   (memory-mapped reads, standardisation, batching), no model;
 * end to end: :func:`aitom.classify.deep.fsft.picks.classify_picks` with the FSFT inference network at its
   reference widths (16, 16, 16, 128) and untrained weights, box 32, at each ``--batch-sizes`` value. The
@@ -30,7 +30,9 @@ import pandas as pd
 
 from aitom.classify.deep.fsft import FSFTConfig, FSFTNetworks, SubtomogramClassifier
 from aitom.classify.deep.fsft.picks import classify_picks
-from aitom.picking import open_tomogram, read_order, subtomogram_dataset
+from aitom.classify.deep.fsft.streaming import subtomogram_dataset
+from aitom.io.tomogram import open_tomogram
+from aitom.picking import read_order
 
 MB = 1024.0 ** 2
 

@@ -270,7 +270,7 @@ def _with_threads(torch, n, fn):
 def section_train(args, tf, torch, results):
     import numpy as np
     from aitom.classify.deep.fsft import FSFTConfig
-    from aitom.classify.deep.fsft.preprocess import standardize
+    from aitom.image.normalize import standardize
     batch, box, k = 32, 28, 10
     rng = np.random.default_rng(0)
     x_np = standardize(rng.normal(size=(batch, box, box, box)).astype(np.float32))[..., None]
@@ -310,7 +310,7 @@ def section_infer(args, tf, torch, results):
     import numpy as np
     from aitom.classify.deep.fsft import FSFTConfig, FSFTNetworks, SubtomogramClassifier
     from aitom.classify.deep.fsft.stages import predict_logits
-    from aitom.classify.deep.fsft.preprocess import standardize
+    from aitom.image.normalize import standardize
     n, box, k, bs = 256, 28, 10, 64
     x = np.random.default_rng(1).normal(size=(n, box, box, box)).astype(np.float32)
     idx = np.arange(n)

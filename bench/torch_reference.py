@@ -12,7 +12,7 @@ applies a softmax before ``CrossEntropyLoss``, a bug that changes the loss, not 
 
 The loops (:class:`TorchFSFT`) mirror what this project's stages do per step, with the data handled
 the way the project handles it (rows gathered with NumPy fancy indexing and standardised with
-:func:`aitom.classify.deep.fsft.preprocess.standardize`), so that per-stage timings compare the
+:func:`aitom.image.normalize.standardize`), so that per-stage timings compare the
 frameworks and not two data loaders. ``stage2_2(..., reference_algorithm=True)`` re-runs both
 encoders on every discriminator batch, as the reference does; ``False`` precomputes the pools'
 features once, as this project does.
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aitom.classify.deep.fsft.data import CROSS_DOMAIN_GROUPS, sample_pair_groups, stratified_pool
-from aitom.classify.deep.fsft.preprocess import standardize
+from aitom.image.normalize import standardize
 
 
 def conv_block(cin, cout, bias=False):

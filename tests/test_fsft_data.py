@@ -91,7 +91,7 @@ def test_batch_dataset_streams_standardised_rows_from_a_memmap(tmp_path):
 
 
 def test_standardize_is_exact_for_huge_values():
-    from aitom.classify.deep.fsft import standardize
+    from aitom.image.normalize import standardize
     v = np.random.default_rng(0).normal(size=(2, 16, 16, 16)).astype(np.float32)
     big = standardize(v * np.float32(1e18))  # float32 sums of squares would overflow here
     np.testing.assert_allclose(big, standardize(v), atol=1e-5)

@@ -25,7 +25,7 @@ from keras import layers
 
 from aitom.classify.deep.fsft import FSFTNetworks, RunContext, StageData, cross_entropy, few_shot_split, stage1_source
 from aitom.classify.deep.fsft.models import FusedBatchNormalization
-from aitom.classify.deep.fsft.preprocess import standardize
+from aitom.image.normalize import standardize
 
 RTOL = 1e-5  # of the largest magnitude of the compared array
 

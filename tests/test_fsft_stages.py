@@ -46,7 +46,7 @@ def test_recalibration_sets_target_statistics_to_the_target_data(data):
     idx = data.split.target_unlabelled
     recalibrate_batchnorm(net, "target", data.target.x, idx, batch_size=len(idx))
     # one batch: the moving mean equals that batch's mean of the first convolution's output
-    from aitom.classify.deep.fsft.preprocess import standardize
+    from aitom.image.normalize import standardize
     conv = net.blocks["target"].get_layer("f_target_block1_conv")
     expected = conv(standardize(data.target.x[np.sort(idx)])[..., None]).numpy().mean(axis=(0, 1, 2, 3))
     np.testing.assert_allclose(bn.moving_mean.numpy(), expected, rtol=1e-3, atol=1e-5)

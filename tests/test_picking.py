@@ -8,9 +8,11 @@ from aitom.geometry.ang_loc import random_rotation_matrix
 from aitom.geometry.rotate import rotate
 from aitom.io.file import put_mrc
 from aitom.io.particles import COORDINATE_COLUMNS, read_particles, write_particles
+from aitom.classify.deep.fsft.streaming import subtomogram_dataset
+from aitom.io.tomogram import open_tomogram
 from aitom.picking import (extract_background, extract_subtomogram, extract_subtomograms, find_peaks, match_picks,
-                           match_template, open_tomogram, pick_particles, picking_metrics, plan_extraction,
-                           read_order, subtomogram_dataset, tomogram_coordinates)
+                           match_template, pick_particles, picking_metrics, plan_extraction, read_order,
+                           tomogram_coordinates)
 
 SHAPE = (48, 40, 36)
 VOXEL_A = 8.0

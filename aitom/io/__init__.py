@@ -10,6 +10,8 @@ Subtomogram sets (:mod:`aitom.io.dataset`)
     :class:`SubtomogramSetWriter`, :func:`from_dj`, :func:`to_dj`, :func:`load_demo_pickle`,
     :func:`load_class_folders`, :func:`load_dataset`, :func:`harmonize_classes`,
     :func:`save_two_domain`, :func:`load_two_domain`
+Tomograms (:mod:`aitom.io.tomogram`)
+    :func:`open_tomogram` (memory-mapped), :class:`MappedTomogram`
 Particle lists
     :mod:`aitom.io.particles`
 Atomic writes (:mod:`aitom.io.atomic`)
@@ -33,6 +35,7 @@ from aitom.io.dataset import (
     save_two_domain,
     to_dj,
 )
+from aitom.io.tomogram import MappedTomogram, open_tomogram
 from aitom.io.file import (
     get_mrc_voxel_spacing,
     pickle_dump,
@@ -43,6 +46,7 @@ from aitom.io.file import (
 )
 
 __all__ = [
+    "MappedTomogram",
     "SubtomogramSet",
     "SubtomogramSetWriter",
     "atomic_open",
@@ -55,6 +59,7 @@ __all__ = [
     "load_demo_pickle",
     "load_subtomogram_set",
     "load_two_domain",
+    "open_tomogram",
     "pickle_dump",
     "pickle_load",
     "put_mrc",

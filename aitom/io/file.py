@@ -101,11 +101,32 @@ def _axis_map(header):
 
 
 def _xyz_axes(header):
-    """``transpose`` axes that turn mrcfile's (section, row, column) array into [x, y, z].
+    """``transpose`` axes that turn mrcfile's (section, row, column) array into [x, y, z]."""
+    return xyz_axes(_axis_map(header))
 
-    mapc/mapr/maps say which spatial axis (1 = x, 2 = y, 3 = z) columns, rows and sections run along.
+
+def xyz_axes(axis_map):
+    """``transpose`` axes that turn mrcfile's (section, row, column) array into ``[x, y, z]``.
+
+    Parameters
+    ----------
+    axis_map : tuple of 3 int
+        The header's (mapc, mapr, maps): which spatial axis (1 = x, 2 = y, 3 = z) columns, rows and
+        sections run along (``read_mrc_header(path)['axis_map']``).
+
+    Returns
+    -------
+    list of 3 int
+
+    Examples
+    --------
+    >>> from aitom.io.file import xyz_axes
+    >>> xyz_axes((1, 2, 3))   # the usual layout: data[z, y, x]
+    [2, 1, 0]
+    >>> xyz_axes((3, 2, 1))   # columns along z: data[x, y, z] already
+    [0, 1, 2]
     """
-    spatial = [a - 1 for a in reversed(_axis_map(header))]
+    spatial = [a - 1 for a in reversed(axis_map)]
     return [spatial.index(i) for i in range(3)]
 
 

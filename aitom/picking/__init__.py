@@ -3,28 +3,26 @@
 Public API
 ----------
 Extraction (:mod:`aitom.picking.extract`)
-    :func:`open_tomogram`, :func:`tomogram_coordinates`, :func:`plan_extraction`,
-    :func:`extract_subtomogram`, :func:`extract_subtomograms`, :func:`subtomogram_dataset`,
-    :func:`read_order`, :func:`resolve_pad_value`, :func:`extract_background`
+    :func:`tomogram_coordinates`, :func:`plan_extraction`, :func:`extract_subtomogram`,
+    :func:`extract_subtomograms`, :func:`read_order`, :func:`resolve_pad_value`, :func:`extract_background`
 Template matching (:mod:`aitom.picking.template_matching`)
     :func:`match_template`, :func:`find_peaks`, :func:`pick_particles`, :func:`spherical_mask`
 Evaluation (:mod:`aitom.picking.evaluate`)
     :func:`match_picks`, :func:`picking_metrics`
 
+Tomograms are memory-mapped by :func:`aitom.io.tomogram.open_tomogram`; cubes are streamed into a network
+by :func:`aitom.classify.deep.fsft.streaming.subtomogram_dataset`. Nothing here imports TensorFlow.
 See ``doc/picking.md``.
 """
 from aitom.picking.extract import (
     EDGE_MODES,
     SKIP_REASONS,
-    MappedTomogram,
     extract_background,
     extract_subtomogram,
     extract_subtomograms,
-    open_tomogram,
     plan_extraction,
     read_order,
     resolve_pad_value,
-    subtomogram_dataset,
     tomogram_coordinates,
 )
 from aitom.picking.evaluate import match_picks, picking_metrics
@@ -33,20 +31,17 @@ from aitom.picking.template_matching import find_peaks, match_template, pick_par
 __all__ = [
     "EDGE_MODES",
     "SKIP_REASONS",
-    "MappedTomogram",
     "extract_background",
     "extract_subtomogram",
     "extract_subtomograms",
     "find_peaks",
     "match_picks",
     "match_template",
-    "open_tomogram",
     "pick_particles",
     "picking_metrics",
     "plan_extraction",
     "read_order",
     "resolve_pad_value",
     "spherical_mask",
-    "subtomogram_dataset",
     "tomogram_coordinates",
 ]

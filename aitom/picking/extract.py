@@ -2,11 +2,11 @@
 
 Geometry
 --------
-A tomogram is an array indexed ``v[x, y, z]`` (a memory-mapped MRC from :func:`open_tomogram`, or any
-array). A centre ``c`` (tomogram voxels, 0-based, voxel centres at integers) gives the cube ``u`` with
-``u[k] = v(c + (k - box_size // 2) * scale)`` for ``k = 0 .. box_size - 1`` per axis, so the particle sits
-at index ``box_size // 2`` of the cube, as in AITom's ``cut_from_whole_map``. ``scale`` is the model's
-voxel size divided by the tomogram's:
+A tomogram is an array indexed ``v[x, y, z]`` (a memory-mapped MRC from
+:func:`aitom.io.tomogram.open_tomogram`, or any array). A centre ``c`` (tomogram voxels, 0-based, voxel
+centres at integers) gives the cube ``u`` with ``u[k] = v(c + (k - box_size // 2) * scale)`` for
+``k = 0 .. box_size - 1`` per axis, so the particle sits at index ``box_size // 2`` of the cube, as in
+AITom's ``cut_from_whole_map``. ``scale`` is the model's voxel size divided by the tomogram's:
 
 * ``scale == 1``: the centre is rounded to the nearest voxel and the cube is a plain copy of the
   tomogram region (no interpolation), so it is centred within half a voxel.
@@ -23,20 +23,17 @@ and a reason code for each skipped one (:data:`SKIP_REASONS`).
 
 Memory
 ------
-Only the region of each cube is read from the memory map; nothing holds the whole tomogram.
+Only the region of each cube is read from the memory map; nothing holds the whole tomogram. Batches of
+standardised cubes for a network are streamed by
+:func:`aitom.classify.deep.fsft.streaming.subtomogram_dataset`.
 """
-import contextlib
-import os
-from dataclasses import dataclass
-
-import mrcfile
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from aitom.errors import InputError
-from aitom.io.file import read_mrc_header
 from aitom.io.particles import COORDINATE_COLUMNS
+from aitom.io.tomogram import tomogram_array
 
 EDGE_MODES = ("pad", "skip")
 SKIP_REASONS = {
@@ -44,79 +41,7 @@ SKIP_REASONS = {
     "outside_tomogram": "the centre lies outside the tomogram",
     "box_crosses_edge": "the box reaches outside the tomogram (edge='skip')",
 }
-_SLAB_VOXELS = 1 << 22
 _UNIT_SCALE_TOLERANCE = 1e-6
-
-
-@dataclass
-class MappedTomogram:
-    """A memory-mapped tomogram.
-
-    Attributes
-    ----------
-    data : numpy.ndarray
-        Read-only ``[x, y, z]`` view of the memory map (no copy).
-    voxel_size_A : float or None
-        Voxel size from the header (Å), None when the header records none.
-    path : str
-        The MRC file.
-    header_mean : float or None
-        Mean from the header when its statistics are consistent, else None.
-    """
-
-    data: np.ndarray
-    voxel_size_A: float
-    path: str
-    header_mean: float = None
-
-    @property
-    def shape(self):
-        """``(nx, ny, nz)``."""
-        return self.data.shape
-
-    def mean(self):
-        """Tomogram mean: from the header when valid, else computed slab by slab (bounded memory)."""
-        if self.header_mean is not None:
-            return self.header_mean
-        total = 0.0
-        step = max(1, _SLAB_VOXELS // (self.shape[0] * self.shape[1]))
-        for k in range(0, self.shape[2], step):
-            total += float(np.sum(self.data[:, :, k:k + step], dtype=np.float64))
-        self.header_mean = total / self.data.size
-        return self.header_mean
-
-
-@contextlib.contextmanager
-def open_tomogram(path):
-    """Memory-map an uncompressed MRC tomogram.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        MRC file (plain, not compressed: compressed files cannot be memory-mapped).
-
-    Yields
-    ------
-    MappedTomogram
-        Valid inside the ``with`` block only.
-
-    Raises
-    ------
-    InputError
-        If the file is not a valid, uncompressed, real-valued MRC volume.
-    """
-    path = os.fspath(path)
-    header = read_mrc_header(path)
-    if header["compression"] is not None:
-        raise InputError(path, f"{header['compression']}-compressed: decompress it to memory-map the tomogram")
-    if np.dtype(header["dtype"]).kind == "c":
-        raise InputError(path, f"MRC mode {header['mode']} holds complex values; a tomogram must be real")
-    stats_valid = header["min"] <= header["mean"] <= header["max"] and header["min"] < header["max"]
-    spatial = [a - 1 for a in reversed(header["axis_map"])]
-    with mrcfile.mmap(path, mode="r", permissive=False) as mrc:
-        data = mrc.data.transpose([spatial.index(i) for i in range(3)])
-        yield MappedTomogram(data=data, voxel_size_A=header["voxel_spacing_A"], path=path,
-                             header_mean=header["mean"] if stats_valid else None)
 
 
 def tomogram_coordinates(particles, voxel_size_A, source="particles"):
@@ -220,7 +145,7 @@ def extract_subtomogram(tomogram, centre, box_size, scale=1.0, pad_value=0.0):
     Parameters
     ----------
     tomogram : array_like, shape (nx, ny, nz)
-        ``[x, y, z]`` volume, e.g. :attr:`MappedTomogram.data`.
+        ``[x, y, z]`` volume, e.g. :attr:`aitom.io.tomogram.MappedTomogram.data`.
     centre : array_like, shape (3,)
         Centre in tomogram voxels.
     box_size : int
@@ -251,11 +176,6 @@ def extract_subtomogram(tomogram, centre, box_size, scale=1.0, pad_value=0.0):
     return ndimage.map_coordinates(region, grid, order=1, mode="nearest").astype(np.float32)
 
 
-def _volume(tomogram):
-    """The ``[x, y, z]`` array of a :class:`MappedTomogram` or an array."""
-    return tomogram.data if isinstance(tomogram, MappedTomogram) else tomogram
-
-
 def _read_region(tomogram, start, stop, pad_value):
     """``tomogram[start:stop]`` as float32, with ``pad_value`` where the box leaves the tomogram."""
     size = np.asarray(stop) - np.asarray(start)
@@ -269,7 +189,8 @@ def _read_region(tomogram, start, stop, pad_value):
 
 
 def resolve_pad_value(tomogram, pad_value):
-    """``pad_value`` as a float; ``'mean'`` is the tomogram mean (:meth:`MappedTomogram.mean` or array mean)."""
+    """``pad_value`` as a float; ``'mean'`` is the tomogram mean (:meth:`aitom.io.tomogram.MappedTomogram.mean`
+    or array mean)."""
     if isinstance(pad_value, str):
         if pad_value != "mean":
             raise InputError("pad_value", f"expected a number or 'mean', got {pad_value!r}")
@@ -282,8 +203,8 @@ def extract_subtomograms(tomogram, centres, box_size, scale=1.0, edge="pad", pad
 
     Parameters
     ----------
-    tomogram : MappedTomogram or array_like
-        Memory-mapped tomogram (from :func:`open_tomogram`) or an ``[x, y, z]`` array.
+    tomogram : aitom.io.tomogram.MappedTomogram or array_like
+        Memory-mapped tomogram (from :func:`aitom.io.tomogram.open_tomogram`) or an ``[x, y, z]`` array.
     centres : array_like, shape (n, 3)
         Centres in tomogram voxels.
     box_size : int
@@ -303,7 +224,7 @@ def extract_subtomograms(tomogram, centres, box_size, scale=1.0, edge="pad", pad
     reasons : numpy.ndarray of str, shape (n,)
         See :func:`plan_extraction`.
     """
-    data = _volume(tomogram)
+    data = tomogram_array(tomogram)
     centres = np.asarray(centres, dtype=float).reshape(-1, 3)
     mask, reasons = plan_extraction(data.shape, centres, box_size, scale, edge)
     fill = resolve_pad_value(tomogram, pad_value) if mask.any() else 0.0
@@ -323,53 +244,6 @@ def read_order(centres):
     return np.lexsort((centres[:, 0], centres[:, 1], centres[:, 2]))
 
 
-def subtomogram_dataset(tomogram, centres, box_size, batch_size, scale=1.0, pad_value=0.0):
-    """Streaming ``tf.data.Dataset`` of standardised cubes, for inference.
-
-    A Python generator cuts one cube at a time (so at most a few batches are in memory), each is
-    standardised as in training (:func:`aitom.classify.deep.fsft.preprocess.standardize`), and the
-    dataset is batched and prefetched.
-
-    Parameters
-    ----------
-    tomogram : MappedTomogram or array_like
-        ``[x, y, z]`` volume.
-    centres : array_like, shape (n, 3)
-        Centres in tomogram voxels, in the order the batches should follow (see :func:`read_order`);
-        pass only picks that :func:`plan_extraction` accepts.
-    box_size : int
-        Cube edge.
-    batch_size : int
-        Cubes per batch.
-    scale : float
-        Model voxel size / tomogram voxel size.
-    pad_value : float
-        Value for voxels outside the tomogram (resolve ``'mean'`` with :func:`resolve_pad_value`).
-
-    Returns
-    -------
-    tf.data.Dataset
-        Batches of shape ``(b, box_size, box_size, box_size, 1)``, float32.
-    """
-    import tensorflow as tf  # imported here so that extraction without TensorFlow stays light
-
-    from aitom.classify.deep.fsft.preprocess import standardize
-
-    data = _volume(tomogram)
-    centres = np.asarray(centres, dtype=float).reshape(-1, 3)
-
-    def cubes():
-        for centre in centres:
-            yield standardize(extract_subtomogram(data, centre, box_size, scale, pad_value))[..., None]
-
-    spec = tf.TensorSpec((box_size,) * 3 + (1,), tf.float32)
-    n_batches = -(-len(centres) // batch_size)
-    return (tf.data.Dataset.from_generator(cubes, output_signature=spec)
-            .batch(batch_size)
-            .apply(tf.data.experimental.assert_cardinality(n_batches))
-            .prefetch(tf.data.AUTOTUNE))
-
-
 def extract_background(tomogram, picks, n, box_size, rng, min_distance, scale=1.0, max_rounds=100):
     """Cut negatives ("background" class) from regions away from every pick.
 
@@ -378,7 +252,7 @@ def extract_background(tomogram, picks, n, box_size, rng, min_distance, scale=1.
 
     Parameters
     ----------
-    tomogram : MappedTomogram or array_like
+    tomogram : aitom.io.tomogram.MappedTomogram or array_like
         ``[x, y, z]`` volume.
     picks : array_like, shape (m, 3)
         Centres of all known particles (tomogram voxels), e.g. every pick or the ground truth.
@@ -409,7 +283,7 @@ def extract_background(tomogram, picks, n, box_size, rng, min_distance, scale=1.
     """
     if not isinstance(rng, np.random.Generator):
         raise InputError("rng", f"expected a numpy.random.Generator, got {type(rng).__name__}")
-    data = _volume(tomogram)
+    data = tomogram_array(tomogram)
     shape = np.asarray(data.shape)
     half = int(np.ceil((box_size // 2) * scale)) + 1
     if np.any(shape - 1 - half < half):

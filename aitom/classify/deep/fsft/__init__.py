@@ -13,7 +13,7 @@ from .data import FewShotSplit, batch_dataset, few_shot_split, sample_pair_group
 from .distribute import get_strategy
 from .losses import coral, cross_entropy
 from .models import FSFTNetworks
-from .preprocess import standardize
+from aitom.image.normalize import standardize
 from .stages import (STAGES, RunContext, StageData, TrainingDivergedError, recalibrate_batchnorm, stage1_source,
                      stage2_1_coral, stage2_2_discriminator, stage3_finetune)
 from .pipeline import FSFTResult, evaluate, predict, train

@@ -8,7 +8,7 @@ import numpy as np
 from aitom.errors import InputError
 from aitom.io.atomic import atomic_path
 
-from .preprocess import standardize
+from aitom.image.normalize import standardize
 
 _MODEL_FILE = "model.keras"
 _META_FILE = "classifier.json"

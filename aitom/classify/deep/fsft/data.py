@@ -12,7 +12,7 @@ from aitom.errors import InputError
 
 from .losses import (G1_SAME_DOMAIN_SAME_CLASS, G2_CROSS_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS,
                      G4_CROSS_DOMAIN_DIFFERENT_CLASS)
-from .preprocess import standardize
+from aitom.image.normalize import standardize
 
 ALL_GROUPS = (G1_SAME_DOMAIN_SAME_CLASS, G2_CROSS_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS,
               G4_CROSS_DOMAIN_DIFFERENT_CLASS)

@@ -31,15 +31,9 @@ from aitom.classify.deep.fsft.classifier import SubtomogramClassifier, softmax
 from aitom.errors import InputError
 from aitom.io.file import read_mrc_header
 from aitom.io.particles import FORMATS, detect_format, read_particles, write_particles
-from aitom.picking.extract import (
-    EDGE_MODES,
-    open_tomogram,
-    plan_extraction,
-    read_order,
-    resolve_pad_value,
-    subtomogram_dataset,
-    tomogram_coordinates,
-)
+from aitom.classify.deep.fsft.streaming import subtomogram_dataset
+from aitom.io.tomogram import open_tomogram
+from aitom.picking.extract import EDGE_MODES, plan_extraction, read_order, resolve_pad_value, tomogram_coordinates
 
 BACKGROUND = "background"
 UNASSIGNED = "unassigned"

@@ -18,7 +18,7 @@ from .checkpoint import CheckpointStore
 from .data import CROSS_DOMAIN_GROUPS, batch_dataset, sample_pair_groups, stratified_pool
 from .losses import (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS, confusion_targets, coral,
                      cross_entropy, sliced_wasserstein)
-from .preprocess import standardize
+from aitom.image.normalize import standardize
 
 STAGES = ("1", "2.1", "2.2", "3")
 
