@@ -49,6 +49,8 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import aitom  # noqa: E402,F401  before TensorFlow: turns oneDNN on unless TF_ENABLE_ONEDNN_OPTS is set
+
 BEGIN, END = "<!-- bench_training:begin -->", "<!-- bench_training:end -->"
 
 

@@ -29,6 +29,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import aitom  # noqa: E402,F401  before TensorFlow: turns oneDNN on unless TF_ENABLE_ONEDNN_OPTS is set
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
