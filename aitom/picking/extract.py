@@ -234,14 +234,27 @@ def extract_subtomograms(tomogram, centres, box_size, scale=1.0, edge="pad", pad
     return cubes, mask, reasons
 
 
-def read_order(centres):
+def read_order(centres, chunks=None):
     """Order in which to read picks for locality in the file (sorted by z, then y, then x).
 
     MRC files store z-sections one after the other, so reading picks section by section touches each
-    page of the memory map about once.
+    page of the memory map about once. A chunked tomogram (zarr, ``chunks`` its ``(cx, cy, cz)`` chunk
+    shape) is read chunk by chunk instead: picks are sorted by the chunk their centre lies in (z, y, x
+    chunk index), then by z, y, x, so a small cache of decoded chunks serves neighbouring picks.
+
+    Examples
+    --------
+    >>> read_order([[0, 0, 5], [9, 0, 0], [0, 0, 0]]).tolist()
+    [2, 1, 0]
+    >>> read_order([[0, 0, 5], [9, 0, 0], [0, 0, 0]], chunks=(8, 8, 8)).tolist()
+    [2, 0, 1]
     """
     centres = np.asarray(centres, dtype=float).reshape(-1, 3)
-    return np.lexsort((centres[:, 0], centres[:, 1], centres[:, 2]))
+    keys = [centres[:, 0], centres[:, 1], centres[:, 2]]
+    if chunks is not None:
+        block = np.floor(centres / np.asarray(chunks, dtype=float))
+        keys += [block[:, 0], block[:, 1], block[:, 2]]
+    return np.lexsort(keys)
 
 
 def extract_background(tomogram, picks, n, box_size, rng, min_distance, scale=1.0, max_rounds=100):

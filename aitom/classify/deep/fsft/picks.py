@@ -14,7 +14,9 @@ Output columns (added to every input column)
 ``fsft_p_<class>``
     One probability column per class of the classifier.
 ``fsft_skip_reason``
-    ``""`` or a key of :data:`aitom.picking.extract.SKIP_REASONS`.
+    ``""``, a key of :data:`aitom.picking.extract.SKIP_REASONS`, or :data:`NON_FINITE` (``"non_finite_voxels"``)
+    when the cube holds NaN or infinite values (a damaged region of the tomogram, or padding with a
+    tomogram mean that is not finite): such a cube has no meaningful class.
 
 A classifier trained with a ``"background"`` class (negatives from
 :func:`aitom.picking.extract.extract_background`) labels false picks ``"background"``; keep the rows whose
@@ -29,6 +31,7 @@ from tqdm import tqdm
 
 from aitom.classify.deep.fsft.classifier import SubtomogramClassifier, softmax
 from aitom.errors import InputError
+from aitom.io.atomic import check_output
 from aitom.io.file import read_mrc_header
 from aitom.io.particles import FORMATS, detect_format, read_particles, write_particles
 from aitom.classify.deep.fsft.streaming import subtomogram_dataset
@@ -38,6 +41,7 @@ from aitom.picking.extract import EDGE_MODES, plan_extraction, read_order, resol
 BACKGROUND = "background"
 UNASSIGNED = "unassigned"
 SKIPPED = "skipped"
+NON_FINITE = "non_finite_voxels"
 _MRC_SUFFIXES = (".mrc", ".rec", ".map", ".st")
 
 
@@ -157,28 +161,81 @@ def classify_picks(tomograms, picks, classifier, batch_size=64, threshold=None, 
     probabilities = np.full((len(picks), k), np.nan)
     reasons = np.full(len(picks), "", dtype=object)
     model = _inference_model(classifier, strategy)
-    model_voxel_A = None if classifier.voxel_spacing_nm is None else classifier.voxel_spacing_nm * 10.0
     with tqdm(total=len(picks), disable=not progress, desc="classify picks", unit="pick") as bar:
         for path, rows in groups.items():
             with open_tomogram(path) as tomogram:
-                centres = tomogram_coordinates(picks.iloc[rows], tomogram.voxel_size_A, source=path)
-                scale = (model_voxel_A / tomogram.voxel_size_A
-                         if model_voxel_A is not None and tomogram.voxel_size_A is not None else 1.0)
-                mask, reasons[rows] = plan_extraction(tomogram.shape, centres, classifier.box_size, scale, edge)
-                bar.update(int((~mask).sum()))
-                cut = np.flatnonzero(mask)
-                if len(cut) == 0:
-                    continue
-                cut = cut[read_order(centres[cut])]
-                dataset = subtomogram_dataset(tomogram, centres[cut], classifier.box_size, batch_size, scale,
-                                              resolve_pad_value(tomogram, pad_value))
-                logits = model.predict(dataset, verbose=0, callbacks=[_ProgressCallback(bar, batch_size, len(cut))])
-                probabilities[rows[cut]] = softmax(np.asarray(logits, dtype=np.float64))
-    return _with_classes(picks, probabilities, reasons, classifier.class_names, threshold)
+                probabilities[rows], reasons[rows] = classify_tomogram(
+                    tomogram, picks.iloc[rows], classifier, model, batch_size, edge, pad_value, bar)
+    return label_picks(picks, probabilities, reasons, classifier.class_names, threshold)
 
 
-def _with_classes(picks, probabilities, reasons, class_names, threshold):
-    """Add the ``fsft_*`` columns."""
+def classify_tomogram(tomogram, picks, classifier, model=None, batch_size=64, edge="pad", pad_value="mean", bar=None):
+    """Class probabilities of the picks of one opened tomogram (the per-tomogram step of :func:`classify_picks`).
+
+    Parameters
+    ----------
+    tomogram : aitom.io.tomogram.MappedTomogram or array-like tomogram
+        Anything with ``shape`` ``(nx, ny, nz)``, ``voxel_size_A``, ``path``, ``mean()`` and ``[x, y, z]``
+        slicing, e.g. :class:`aitom.io.copick_project.ZarrTomogram`; an optional ``chunks`` attribute sets
+        the read order (:func:`aitom.picking.extract.read_order`).
+    picks : pandas.DataFrame
+        Picks of this tomogram, canonical columns.
+    classifier : SubtomogramClassifier
+    model : keras.Model, optional
+        Model to run (default ``classifier.model``; :func:`classify_picks` passes a strategy clone).
+    batch_size : int
+    edge : {'pad', 'skip'}
+    pad_value : float or 'mean'
+    bar : tqdm, optional
+        Advanced by one per pick.
+
+    Returns
+    -------
+    probabilities : numpy.ndarray, shape (len(picks), n_classes)
+        NaN rows for picks that were not cut.
+    reasons : numpy.ndarray of str, shape (len(picks),)
+        ``""`` or a key of :data:`aitom.picking.extract.SKIP_REASONS`.
+
+    Examples
+    --------
+    >>> with open_tomogram("rec_TS_01.mrc") as tomogram:  # doctest: +SKIP
+    ...     p, reasons = classify_tomogram(tomogram, picks, classifier)
+    """
+    model = classifier.model if model is None else model
+    model_voxel_A = None if classifier.voxel_spacing_nm is None else classifier.voxel_spacing_nm * 10.0
+    centres = tomogram_coordinates(picks, tomogram.voxel_size_A, source=tomogram.path)
+    scale = (model_voxel_A / tomogram.voxel_size_A
+             if model_voxel_A is not None and tomogram.voxel_size_A is not None else 1.0)
+    probabilities = np.full((len(picks), len(classifier.class_names)), np.nan)
+    mask, reasons = plan_extraction(tomogram.shape, centres, classifier.box_size, scale, edge)
+    if bar is not None:
+        bar.update(int((~mask).sum()))
+    cut = np.flatnonzero(mask)
+    if len(cut) == 0:
+        return probabilities, reasons
+    cut = cut[read_order(centres[cut], getattr(tomogram, "chunks", None))]
+    finite = np.ones(len(cut), bool)
+    dataset = subtomogram_dataset(tomogram, centres[cut], classifier.box_size, batch_size, scale,
+                                  resolve_pad_value(tomogram, pad_value), finite=finite)
+    callbacks = [] if bar is None else [_ProgressCallback(bar, batch_size, len(cut))]
+    logits = model.predict(dataset, verbose=0, callbacks=callbacks)
+    probabilities[cut] = softmax(np.asarray(logits, dtype=np.float64))
+    probabilities[cut[~finite]] = np.nan  # the class of a cube with NaN or infinite voxels means nothing
+    reasons[cut[~finite]] = NON_FINITE
+    return probabilities, reasons
+
+
+def label_picks(picks, probabilities, reasons, class_names, threshold=None):
+    """``picks`` with the ``fsft_*`` columns of the module docstring added (a copy).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> out = label_picks(pd.DataFrame({"x_px": [1.0, 2.0]}), np.array([[0.9, 0.1], [0.4, 0.6]]),
+    ...                   np.array(["", ""], dtype=object), ("a", "background"), threshold=0.7)
+    >>> list(out["fsft_class"])
+    ['a', 'background']
+    """
     out = picks.copy()
     skipped = reasons != ""
     best = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
@@ -211,7 +268,7 @@ def add_parser(subparsers):
     )
     p.add_argument("--tomogram", nargs="+", required=True, metavar="MRC", help="tomogram(s), uncompressed MRC")
     p.add_argument("--picks", required=True, help="particle list: STAR (pytom-match-pick, RELION 4/5), CSV or "
-                                                  "AITom pickle")
+                                                  "AITom pickle (only with --allow-pickle)")
     p.add_argument("--model", required=True, help="classifier folder written by SubtomogramClassifier.save")
     p.add_argument("--out", required=True, help="output particle list (format from --out-format or the extension)")
     p.add_argument("--threshold", type=float, help="below this top probability a pick is 'background' "
@@ -224,6 +281,10 @@ def add_parser(subparsers):
                                                                      "tomogram, or skip those picks")
     p.add_argument("--pad-value", default="mean", help="'mean' (tomogram mean) or a number")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (never --picks itself)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="read an AITom pickle as --picks: pickles can run code when loaded, so only for files you "
+                        "trust (even then only NumPy arrays and built-in containers are loaded); prefer STAR or CSV")
     p.set_defaults(func=run_classify_picks)
     return p
 
@@ -232,6 +293,7 @@ def run_classify_picks(args):
     """Run the ``classify-picks`` sub-command from parsed ``args`` and print a one-line summary (this is
     the command-line entry point); returns the exit status 0."""
     pad_value = args.pad_value if args.pad_value == "mean" else _float_arg(args.pad_value, "--pad-value")
+    check_output(args.out, args.overwrite, inputs=[args.picks, *args.tomogram])
     headers = {path: read_mrc_header(path) for path in args.tomogram}
     shapes = {alias: h["shape"] for path, h in headers.items() for alias in tomogram_aliases(path)}
     voxels = {alias: h["voxel_spacing_A"] for path, h in headers.items() for alias in tomogram_aliases(path)
@@ -240,7 +302,8 @@ def run_classify_picks(args):
         shapes = headers[args.tomogram[0]]["shape"]
         voxels = headers[args.tomogram[0]]["voxel_spacing_A"]
     fmt = args.format or detect_format(args.picks)
-    picks = read_particles(args.picks, fmt=fmt, tomogram_shape=shapes, pixel_size_A=voxels or None)
+    picks = read_particles(args.picks, fmt=fmt, tomogram_shape=shapes, pixel_size_A=voxels or None,
+                           trusted=args.allow_pickle)
     classifier = SubtomogramClassifier.load(args.model)
     result = classify_picks(args.tomogram, picks, classifier, batch_size=args.batch_size, threshold=args.threshold,
                             progress=not args.no_progress, edge=args.edge, pad_value=pad_value)
