@@ -56,3 +56,31 @@ def test_quick_demo_runs_end_to_end(tmp_path):
     for name in ("summary.json", "montage_source.png", "montage_target.png", "run/training_curves.png",
                  "run/target_test_confusion.png", "run/classifier/model.keras"):
         assert os.path.exists(tmp_path / "demo" / name), name
+
+
+def _env_after_cli_help(env):
+    """``TF_CPP_MIN_LOG_LEVEL`` and whether TensorFlow was loaded before ``main`` ran, in a new interpreter."""
+    import subprocess
+    import sys
+    code = ("import json, os, sys\n"
+            "from aitom.classify.deep.fsft.cli import main\n"
+            "loaded = 'tensorflow' in sys.modules\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps([os.environ.get('TF_CPP_MIN_LOG_LEVEL'), loaded]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_cli_quiets_tensorflow_logs_before_loading_it_but_keeps_a_users_setting():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    assert _env_after_cli_help(env) == ["3", False]
+    assert _env_after_cli_help(dict(env, TF_CPP_MIN_LOG_LEVEL="1")) == ["1", False]
+
+
+def test_the_library_leaves_tensorflow_logging_alone():
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = "import os\nfrom aitom.classify.deep.fsft import train, predict\nprint(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip().splitlines()[-1] == "None"

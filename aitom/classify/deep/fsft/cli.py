@@ -167,7 +167,31 @@ def build_parser():
     return p
 
 
+def quiet_tensorflow_logs(environ=os.environ):
+    """Hide TensorFlow's C++ log lines below FATAL, unless the user set ``TF_CPP_MIN_LOG_LEVEL``.
+
+    On a machine without a GPU, TensorFlow logs ``failed call to cuInit ... UNKNOWN ERROR (303)`` as an
+    error when it first looks for devices; the command line has nothing to do about it, so it hides it.
+    Called by :func:`main` before anything imports TensorFlow (which reads the variable once), and only
+    there: importing the library changes no setting.
+
+    Examples
+    --------
+    >>> from aitom.classify.deep.fsft.cli import quiet_tensorflow_logs
+    >>> env = {}
+    >>> quiet_tensorflow_logs(env)
+    >>> env
+    {'TF_CPP_MIN_LOG_LEVEL': '3'}
+    >>> env = {"TF_CPP_MIN_LOG_LEVEL": "0"}
+    >>> quiet_tensorflow_logs(env)
+    >>> env
+    {'TF_CPP_MIN_LOG_LEVEL': '0'}
+    """
+    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
 def main(argv=None):
+    quiet_tensorflow_logs()
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -214,13 +214,13 @@ def _order(names, preferred):
 
 def _heatmaps(grids, row_labels, col_labels, path, title):
     """One panel per method: mean accuracy over source SNR (rows) x target SNR (columns)."""
-    from .plots import _save, plt
+    from .plots import save_figure, subplots
     n = len(grids)
     ncols = min(4, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False, constrained_layout=True,
-                             figsize=(0.8 + (1.0 + 0.75 * len(col_labels)) * ncols,
-                                      (1.3 + 0.5 * len(row_labels)) * nrows + 0.4))
+    fig, axes = subplots(nrows, ncols, squeeze=False, constrained_layout=True,
+                         figsize=(0.8 + (1.0 + 0.75 * len(col_labels)) * ncols,
+                                  (1.3 + 0.5 * len(row_labels)) * nrows + 0.4))
     for ax in axes.flat[n:]:
         ax.axis("off")
     for i, (ax, (name, g)) in enumerate(zip(axes.flat, grids.items())):
@@ -239,16 +239,16 @@ def _heatmaps(grids, row_labels, col_labels, path, title):
                             color="black" if g[i, j] > 0.6 else "white")
     fig.colorbar(im, ax=list(axes.flat), fraction=0.02)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _stage_bars(stage_means, path, title):
     """Grouped bars: per method, the target test accuracy after each of its stages (mean ± std)."""
-    from .plots import _save, plt
+    from .plots import save_figure, subplots
     order = ("1", "2.1", "BN", "2.2", "3")
     stages = sorted({s for per in stage_means.values() for s in per},
                     key=lambda s: (order.index(s) if s in order else len(order), s))
-    fig, ax = plt.subplots(figsize=(1.5 + 1.1 * len(stage_means), 3.4))
+    fig, ax = subplots(figsize=(1.5 + 1.1 * len(stage_means), 3.4))
     width = 0.8 / max(len(stages), 1)
     for i, st in enumerate(stages):
         xs = [j for j, per in enumerate(stage_means.values()) if st in per]
@@ -261,7 +261,7 @@ def _stage_bars(stage_means, path, title):
     ax.set_ylim(0, 1)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_report(out_dir, methods=None, csv_path=None):
