@@ -10,7 +10,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["aitom", "aitom.*"]),
-    package_data={"aitom": ["data/structures/*"]},
+    package_data={"aitom": ["data/structures/*", "data/structures/assemblies/*"]},
     install_requires=[
         "numpy>=1.26",
         "scipy>=1.11",

@@ -96,3 +96,19 @@ def test_standardize_is_exact_for_huge_values():
     big = standardize(v * np.float32(1e18))  # float32 sums of squares would overflow here
     np.testing.assert_allclose(big, standardize(v), atol=1e-5)
     assert big.dtype == np.float32
+
+
+def test_cross_domain_pairs_use_every_shot_equally_often():
+    """Shots are drawn without replacement: each of the 12 shots appears 3 or 4 times in 40 pairs of a group."""
+    yt = labels(3)  # 4 classes x 3 shots
+    p = sample_pair_groups(labels(6), yt, 40, np.random.default_rng(2), groups=(1,))
+    counts = np.bincount(p["b"], minlength=len(yt))
+    assert counts.min() >= 3 and counts.max() <= 4
+
+
+def test_cycled_permutation():
+    from aitom.classify.deep.fsft.data import cycled_permutation
+    out = cycled_permutation(5, 12, np.random.default_rng(0))
+    assert len(out) == 12
+    for start in (0, 5):
+        assert sorted(out[start:start + 5]) == list(range(5))

@@ -63,3 +63,24 @@ def test_non_finite_loss_stops_the_stage_naming_it(data):
     cfg = tiny_config()
     with pytest.raises(TrainingDivergedError, match=r"stage 1, epoch 1, step \d+"):
         stage1_source(FSFTNetworks(16, 3, cfg), broken, cfg)
+
+
+def test_recalibration_gives_population_moments_on_class_sorted_data():
+    """Class-grouped rows in small batches: the exact population mean and variance, not a mean of
+    within-batch variances (which would miss the between-class variance)."""
+    from aitom.image.normalize import standardize
+    s = blob_set(8, n_classes=3, shift=4.0, seed=5)  # rows stored class by class
+    cfg = tiny_config()
+    net = FSFTNetworks(16, 3, cfg)
+    idx = np.arange(len(s.y))
+    recalibrate_batchnorm(net, "target", s.x, idx, batch_size=4)
+    bn = net.blocks["target"].get_layer("f_target_block1_bn")
+    conv = net.blocks["target"].get_layer("f_target_block1_conv")
+    a = conv(standardize(s.x)[..., None]).numpy().reshape(-1, bn.moving_mean.shape[0]).astype(np.float64)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), a.mean(0), rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), a.var(0), rtol=2e-3, atol=1e-6)
+    # a sorted walk averaging within-batch variances gives less than the population variance
+    within = np.mean([a.reshape(len(idx), -1, a.shape[1])[i:i + 4].reshape(-1, a.shape[1]).var(0)
+                      for i in range(0, len(idx), 4)], axis=0)
+    assert np.all(within < a.var(0))
+    assert bn.momentum == cfg.bn_momentum

@@ -205,8 +205,9 @@ def simulate_two_domain_dataset(out_dir, densities, n_per_class, box_size, voxel
         Destination folder; an existing two-domain folder there is replaced, any other path is refused.
     densities : dict of str to array_like, each shape (box_size,) * 3
         Class name -> density (for instance :func:`aitom.structure.load_default_densities`).
-    n_per_class : int
-        Subtomograms per class and domain.
+    n_per_class : int or (int, int)
+        Subtomograms per class and domain, or per class for (source, target): a benchmark wants more
+        target subtomograms (a test set, an unlabelled pool and the labelled reference) than source ones.
     box_size : int
         Box edge in voxels; every density must have this size.
     voxel_spacing_nm : float
@@ -234,7 +235,11 @@ def simulate_two_domain_dataset(out_dir, densities, n_per_class, box_size, voxel
     out_dir = os.fspath(out_dir)
     if os.path.lexists(out_dir) and not os.path.isfile(os.path.join(out_dir, DATASET_FILE)):
         raise InputError(out_dir, "exists and is not a two-domain data set folder; refusing to replace it")
-    n_per_class = _positive_int(n_per_class, "n_per_class")
+    counts = tuple(n_per_class) if isinstance(n_per_class, (tuple, list)) else (n_per_class, n_per_class)
+    if len(counts) != 2:
+        raise InputError("n_per_class", f"must be an int or a (source, target) pair, got {n_per_class!r}")
+    counts = {d: _positive_int(c, "n_per_class") for d, c in zip(("source", "target"), counts)}
+    n_per_class = counts["source"] if counts["source"] == counts["target"] else [counts["source"], counts["target"]]
     ops = {"source": acquisition_op(source_preset, source_snr, voxel_spacing_nm, missing_wedge_angle),
            "target": acquisition_op(target_preset, target_snr, voxel_spacing_nm, missing_wedge_angle)}
     meta = {
@@ -252,14 +257,14 @@ def simulate_two_domain_dataset(out_dir, densities, n_per_class, box_size, voxel
         "ops": ops,
     }
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)]
-    n = len(class_names) * n_per_class
     with atomic_path(out_dir) as tmp:
         os.makedirs(tmp)
         for (domain, op), rng in zip(ops.items(), rngs):
             domain_meta = {"domain": domain, "op": op, "noise_model": noise_model, "max_shift_nm": max_shift_nm}
+            n = len(class_names) * counts[domain]
             with SubtomogramSetWriter(os.path.join(tmp, domain), n, box_size, class_names,
                                       voxel_spacing_nm=float(voxel_spacing_nm), meta=domain_meta) as writer:
-                for start, x, y in iter_subtomogram_batches(densities, n_per_class, op, rng, batch_size=batch_size,
+                for start, x, y in iter_subtomogram_batches(densities, counts[domain], op, rng, batch_size=batch_size,
                                                             max_shift_nm=max_shift_nm, noise_model=noise_model,
                                                             progress=progress, workers=workers):
                     writer.write(start, x, y)

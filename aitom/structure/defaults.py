@@ -1,8 +1,16 @@
 """The shipped default structures (``aitom/data/structures/``), used by the simulation and the demo.
 
 Ten SHREC classes (:data:`SHREC_IDS`, the default set) plus two ribosomes (:data:`RIBOSOME_IDS`, extra).
-At 1 nm/voxel the SHREC classes need a box of 9 to 23 voxels, the ribosomes 32. The maps are densities of
-the deposited coordinates (asymmetric units, not biological assemblies); see ``doc/structures.md``.
+At 1 nm/voxel the SHREC classes need a box of 9 to 23 voxels, the ribosomes 32. Two structure sets
+(:data:`STRUCTURE_SETS`) of the ten SHREC entries ship:
+
+- ``"shrec"`` (default): densities of the deposited coordinates (asymmetric units), from PolNet;
+- ``"assemblies"``: densities of the first biological assembly of each entry (``REMARK 350 BIOMT``),
+  computed with :func:`aitom.structure.pdb_to_density` at 1 nm per voxel and 1 nm resolution. Seven of the
+  ten are oligomers whose shape differs from the asymmetric unit (RuBisCO L8S8, p97 and ClpB hexamers...);
+  1s3x, 3d2f and 3gl1 are monomers. A second, independent benchmark set (see ``doc/results.md``).
+
+See ``doc/structures.md``.
 """
 import importlib.resources
 
@@ -17,6 +25,9 @@ RIBOSOME_IDS = ("4v4r", "4v7r")
 
 MODEL_IDS = ("1s3x", "3qm1")
 """Structures whose atomic model (wwPDB entry, gzipped) is shipped too."""
+
+STRUCTURE_SETS = {"shrec": "", "assemblies": "assemblies"}
+"""Shipped structure sets: name -> sub-folder of ``aitom/data/structures`` holding ``<id>.mrc.gz``."""
 
 
 def _data_dir():
@@ -40,20 +51,26 @@ def default_structure_ids(include_ribosomes=False):
     return sorted(SHREC_IDS + (RIBOSOME_IDS if include_ribosomes else ()))
 
 
-def default_structure_paths(ids=None):
+def default_structure_paths(ids=None, structure_set="shrec"):
     """Paths of the shipped density maps.
 
     Parameters
     ----------
     ids : iterable of str or None, default None
         PDB ids among the shipped ones; None: :func:`default_structure_ids`.
+    structure_set : str, default "shrec"
+        A key of :data:`STRUCTURE_SETS` (the ribosomes ship in "shrec" only).
 
     Returns
     -------
     dict of str to pathlib.Path
         PDB id -> ``<id>.mrc.gz`` (1 nm/voxel map), in the order of ``ids``.
     """
-    return {i: _data_dir().joinpath(f"{i}.mrc.gz") for i in _check_ids(ids, SHREC_IDS + RIBOSOME_IDS)}
+    if structure_set not in STRUCTURE_SETS:
+        raise InputError("structure_set", f"unknown {structure_set!r}; shipped: {', '.join(STRUCTURE_SETS)}")
+    folder = _data_dir().joinpath(STRUCTURE_SETS[structure_set]) if STRUCTURE_SETS[structure_set] else _data_dir()
+    known = SHREC_IDS + (RIBOSOME_IDS if structure_set == "shrec" else ())
+    return {i: folder.joinpath(f"{i}.mrc.gz") for i in _check_ids(ids, known)}
 
 
 def default_model_paths():
@@ -67,7 +84,8 @@ def default_model_paths():
     return {i: _data_dir().joinpath(f"{i}.pdb.gz") for i in MODEL_IDS}
 
 
-def load_default_densities(voxel_spacing_nm=1.0, box_size=32, ids=None, resolution_nm=None, crop=False):
+def load_default_densities(voxel_spacing_nm=1.0, box_size=32, ids=None, resolution_nm=None, crop=False,
+                           structure_set="shrec"):
     """Shipped densities, resampled, centred and normalised.
 
     Parameters
@@ -85,6 +103,8 @@ def load_default_densities(voxel_spacing_nm=1.0, box_size=32, ids=None, resoluti
         ``InputError`` naming its map and the box it needs; with ``crop=True`` it is cropped instead.
         At 1 nm the ten SHREC classes fit in 23^3 or larger, the ribosomes need 32^3 (or ``voxel_spacing_nm=1.2``
         for 28^3).
+    structure_set : str, default "shrec"
+        A key of :data:`STRUCTURE_SETS`.
 
     Returns
     -------
@@ -99,7 +119,7 @@ def load_default_densities(voxel_spacing_nm=1.0, box_size=32, ids=None, resoluti
         Unknown id, bad parameters, or a structure too big for the box with ``crop=False``.
     """
     out = {}
-    for pdb_id, path in default_structure_paths(ids).items():
+    for pdb_id, path in default_structure_paths(ids, structure_set).items():
         with importlib.resources.as_file(path) as local:
             v = map_to_density(local, voxel_spacing_nm, box_size, resolution_nm=resolution_nm, crop=crop)
         out[pdb_id] = v / v.max()

@@ -25,6 +25,8 @@ class FSFTConfig:
         epochs_stage1, batch_size, lr_stage1.
     Stage 2.1 (cross-entropy + α·CORAL)
         epochs_stage2_1, coral_batch_size (per domain), lr_stage2_1, coral_alpha.
+        coral_loss: 'paper' (||C_s - C_t||_F^2 / 4d^2) or 'normalized' (the same mismatch divided by
+            ||C_s||_F^2 + ||C_t||_F^2, scale-free; see ``losses.coral``).
         alignment: the distribution distance of stage 2.1, 'coral' (FSFT, Deep CORAL) or 'swd'
             (sliced Wasserstein distance SW_2^2, a baseline; see ``losses.sliced_wasserstein``).
         swd_projections: random directions per SWD evaluation (128; fresh directions every step).
@@ -41,6 +43,9 @@ class FSFTConfig:
             2017): every step first updates D on the four pair groups (Adam, lr_stage2_2), then the
             encoders and g as usual.
         stage3_source_weight: weight of L_S (1.0; 0 trains on the target shots' L_T alone).
+        stage3_freeze_bn: True (default; not in the reference, which leaves BatchNorm in training mode):
+            BatchNorm uses and keeps its moving statistics during stage 3, so that training, D and
+            deployment see features normalised the same way (see ``stages.stage3_finetune``).
     Fine-tune baseline (``baselines.finetune``: stage 3 with γ = 0 and no D)
         finetune_epochs, finetune_lr: None uses epochs_stage3 and lr_stage3, so the baseline sees
         the target shots exactly as often as FSFT's stage 3 does.
@@ -48,8 +53,10 @@ class FSFTConfig:
         shots: labelled target subtomograms per class; target_test_fraction: share of the remaining
         target subtomograms held out for testing (the rest is the unlabelled pool used by CORAL and
         BatchNorm statistics); source_val_fraction: source subtomograms held out for monitoring;
-        recalibrate_target_bn: after stages 2.1 and 3, set the target BatchNorm statistics to the
-        unlabelled target pool's population statistics (see doc/fsft.md); seed.
+        recalibrate_target_bn: the target BatchNorm statistics are the unlabelled target pool's
+        population statistics, set after stage 2.1 (or, without it, before the first adaptation
+        stage) and after a stage 3 that trains them; False (labelled-data methods) uses the labelled
+        shots instead (see doc/fsft.md); seed.
     """
 
     widths: tuple = (16, 16, 16, 128)
@@ -67,6 +74,7 @@ class FSFTConfig:
     coral_batch_size: int = 128
     lr_stage2_1: float = 2e-4
     coral_alpha: float = 500.0
+    coral_loss: str = "paper"
     alignment: str = "coral"
     swd_projections: int = 128
     swd_alpha: float = 1.0
@@ -83,6 +91,7 @@ class FSFTConfig:
     gamma: float = 0.2
     stage3_alternating: bool = False
     stage3_source_weight: float = 1.0
+    stage3_freeze_bn: bool = True
 
     finetune_epochs: int = None
     finetune_lr: float = None
@@ -117,6 +126,8 @@ class FSFTConfig:
             (("widths",), False, lambda v: isinstance(v, (tuple, list)) and len(v) == 4
              and all(is_int(w) and w >= 1 for w in v), "four integers >= 1"),
         ]
+        rules += [(("alignment",), False, lambda v: v in ("coral", "swd"), "'coral' or 'swd'"),
+                  (("coral_loss",), False, lambda v: v in ("paper", "normalized"), "'paper' or 'normalized'")]
         for names, optional, ok, want in rules:
             for name in names:
                 value = getattr(self, name, None)

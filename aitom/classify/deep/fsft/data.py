@@ -130,13 +130,20 @@ def _other_classes(classes, n_classes, rng):
     return (classes + 1 + rng.integers(0, n_classes - 1, size=len(classes))) % n_classes
 
 
+def cycled_permutation(n, size, rng):
+    """``size`` positions in ``range(n)``: random permutations of all ``n`` laid end to end, cut at ``size``."""
+    return np.concatenate([rng.permutation(n) for _ in range(-(-size // n))])[:size] if size else np.zeros(0, np.int64)
+
+
 def sample_pair_groups(source_labels, target_labels, n_per_group, rng, groups=ALL_GROUPS):
     """Sample balanced pairs of the four FADA groups.
 
     A pair is (a, b): ``a`` always from the source pool; ``b`` from the source pool (G1, G3) or the
     labelled target pool (G2, G4). Same-class pairs draw their class uniformly; different-class pairs
     draw the second class uniformly among the other classes (every negative combination occurs).
-    G1 pairs two distinct source subtomograms where the class has two.
+    G1 pairs two distinct source subtomograms where the class has two. Cross-domain groups use every
+    target shot equally often (a fresh permutation per pass over the shots, see :func:`cycled_permutation`),
+    so that no shot is left out of an epoch by chance.
 
     Parameters
     ----------
@@ -172,7 +179,7 @@ def sample_pair_groups(source_labels, target_labels, n_per_group, rng, groups=AL
             b_target = np.zeros(n_per_group, bool)
             yb = source_labels[b]
         else:
-            b = rng.integers(0, len(target_labels), size=n_per_group)
+            b = cycled_permutation(len(target_labels), n_per_group, rng)
             yb = target_labels[b]
             if g == G2_CROSS_DOMAIN_SAME_CLASS:
                 ca = yb

@@ -40,11 +40,22 @@ def batch_covariance(z):
     return (s2 - tf.tensordot(s1, s1, axes=0) / n) / (n - 1.0)
 
 
-def coral(z_source, z_target):
-    """Deep CORAL loss ||C_s - C_t||_F^2 / (4 d^2) (Sun & Saenko 2016), this replica's share."""
+def coral(z_source, z_target, normalized=False):
+    """Deep CORAL loss, this replica's share.
+
+    ``normalized=False``: the paper's ||C_s - C_t||_F^2 / (4 d^2) (Sun & Saenko 2016), which scales with
+    the fourth power of the embeddings' scale. ``normalized=True``: the relative mismatch
+    ||C_s - C_t||_F^2 / (||C_s||_F^2 + ||C_t||_F^2), the denominator held constant in the gradient
+    (``stop_gradient``). It lies in [0, 2], is the same for embeddings scaled by any factor, and so gives a
+    weight α the same meaning on any data and network width.
+    """
+    cs, ct = batch_covariance(z_source), batch_covariance(z_target)
+    mismatch = tf.reduce_sum(tf.square(cs - ct))
+    if normalized:
+        scale = tf.stop_gradient(tf.reduce_sum(tf.square(cs)) + tf.reduce_sum(tf.square(ct)))
+        return mismatch / tf.maximum(scale, 1e-12) / _num_replicas()
     d = tf.cast(tf.shape(z_source)[1], tf.float32)
-    diff = batch_covariance(z_source) - batch_covariance(z_target)
-    return tf.reduce_sum(tf.square(diff)) / (4.0 * d * d) / _num_replicas()
+    return mismatch / (4.0 * d * d) / _num_replicas()
 
 
 def confusion_targets(groups):

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from aitom.errors import InputError
 
 from .checkpoint import CheckpointStore
-from .data import CROSS_DOMAIN_GROUPS, batch_dataset, sample_pair_groups, stratified_pool
+from .data import CROSS_DOMAIN_GROUPS, batch_dataset, cycled_permutation, sample_pair_groups, stratified_pool
 from .losses import (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS, confusion_targets, coral,
                      cross_entropy, sliced_wasserstein)
 from aitom.image.normalize import standardize
@@ -79,19 +79,37 @@ def accuracy(networks, domain, subset, indices, batch_size=64):
     return float(np.mean(pred == np.asarray(subset.y)[indices]))
 
 
-def recalibrate_batchnorm(networks, domain, x, indices, batch_size=64):
-    """Set ``domain``'s BatchNorm moving statistics to the mean of its batch statistics over ``indices``.
+def recalibrate_batchnorm(networks, domain, x, indices, batch_size=64, seed=0):
+    """Set ``domain``'s BatchNorm moving statistics to the population moments of ``x[indices]``.
 
-    Runs the encoder in training mode without gradient steps, with momentum (i-1)/i at batch i,
-    so the moving averages become the exact average of the batch means and variances.
+    The rows are visited once in a random order drawn from ``seed`` (data sets are often stored class
+    by class: a sorted walk would give batches of one class, whose variances miss the between-class
+    variance). Each batch runs through the encoder in training mode without gradient steps; per layer,
+    the batch means and variances are combined by the law of total variance,
+    ``var = E_b[var_b] + Var_b[mean_b]`` (weighted by batch size), which is the exact variance of the
+    activations over all rows, whatever the order and the batch size.
     """
     bns = networks.batchnorm_layers(domain)
     saved = [bn.momentum for bn in bns]
+    n_total, sums = 0, [None] * len(bns)
+    indices = np.random.default_rng(seed).permutation(np.asarray(indices, dtype=np.int64))
     try:
-        for i, (xb, _) in enumerate(batch_dataset(x, None, indices, batch_size), start=1):
-            for bn in bns:
-                bn.momentum = (i - 1) / i
-            networks.encode(xb, domain, training=True)
+        for bn in bns:
+            bn.momentum = 0.0  # after each call the moving statistics hold that batch's statistics
+        for i in range(0, len(indices), batch_size):
+            rows = np.sort(indices[i:i + batch_size])
+            xb = standardize(np.asarray(x[rows]))[..., None]
+            networks.encode(tf.constant(xb), domain, training=True)
+            n = len(rows)
+            for j, bn in enumerate(bns):
+                m, v = bn.moving_mean.numpy().astype(np.float64), bn.moving_variance.numpy().astype(np.float64)
+                add = (n * m, n * (v + m * m))
+                sums[j] = add if sums[j] is None else (sums[j][0] + add[0], sums[j][1] + add[1])
+            n_total += n
+        for bn, (s1, s2) in zip(bns, sums if n_total else ()):
+            mean = s1 / n_total
+            bn.moving_mean.assign(mean.astype(np.float32))
+            bn.moving_variance.assign(np.maximum(s2 / n_total - mean * mean, 0.0).astype(np.float32))
     finally:
         for bn, m in zip(bns, saved):
             bn.momentum = m
@@ -194,7 +212,8 @@ def stage1_source(networks, data, config, run=None):
 def _alignment_loss(config, optimizer):
     """(history key, weight, loss(z_s, z_t)) of stage 2.1's distribution distance ``config.alignment``."""
     if config.alignment == "coral":
-        return "coral", float(config.coral_alpha), coral
+        normalized = config.coral_loss == "normalized"
+        return "coral", float(config.coral_alpha), lambda zs, zt: coral(zs, zt, normalized=normalized)
     if config.alignment == "swd":  # fresh directions every step, reproducible from (seed, step)
         def swd(zs, zt):
             seed = tf.stack([tf.constant(config.seed, tf.int64), tf.cast(optimizer.iterations, tf.int64)])
@@ -207,7 +226,8 @@ def stage2_1_coral(networks, data, config, run=None):
     """Stage 2.1: f_t starts as a copy of f_s; train with cross-entropy + α·CORAL.
 
     Each step takes a labelled source batch and an unlabelled target batch of the same size
-    (``coral_batch_size``, lowered to the smaller pool when a pool is smaller). With
+    (``coral_batch_size``, lowered to the smaller pool when a pool is smaller); an epoch is one pass over
+    the source training set, the target pool being cycled as often as needed. With
     ``config.alignment='swd'`` the distance is the sliced Wasserstein distance, weighted by ``swd_alpha``.
     """
     run = run or RunContext()
@@ -234,20 +254,34 @@ def stage2_1_coral(networks, data, config, run=None):
         return {"loss": loss, "cross_entropy": ce, key: c}
 
     def epoch_dataset(rng):
+        """One pass over the source training set; the smaller target pool is cycled, reshuffled each pass."""
         s = batch_dataset(data.source.x, data.source.y, src, batch, seed=int(rng.integers(2**31)), drop_remainder=True)
-        t = batch_dataset(data.target.x, None, tgt, batch, seed=int(rng.integers(2**31)), drop_remainder=True)
+        n_target = (len(src) // batch) * batch
+        t = batch_dataset(data.target.x, None, tgt[cycled_permutation(len(tgt), n_target, rng)], batch,
+                          drop_remainder=True)
         return tf.data.Dataset.zip(s, t).map(lambda a, b: (a[0], a[1], b[0], b[1]))
 
     history = _fit("2.1", networks, run, config.epochs_stage2_1, optimizer, variables, step, epoch_dataset,
                    _source_val_eval(networks, data))
     if config.recalibrate_target_bn:
-        recalibrate_batchnorm(networks, "target", data.target.x, _unlabelled_pool(data.split))
+        calibrate_target_batchnorm(networks, data, config)
     return networks, history
 
 
 def _unlabelled_pool(split):
     """Target subtomograms usable without labels: the unlabelled pool, else the shots."""
     return split.target_unlabelled if len(split.target_unlabelled) >= 2 else split.target_shots
+
+
+def calibrate_target_batchnorm(networks, data, config):
+    """Set the target BatchNorm statistics from the target data the method may use.
+
+    ``recalibrate_target_bn`` (methods that use unlabelled target data: FSFT, CORAL): the unlabelled
+    pool. Otherwise (labelled-data methods: fine-tune, FADA): the labelled shots, so that target
+    subtomograms are never normalised with statistics copied from the source domain.
+    """
+    rows = _unlabelled_pool(data.split) if config.recalibrate_target_bn else data.split.target_shots
+    recalibrate_batchnorm(networks, "target", data.target.x, rows, seed=config.seed)
 
 
 def _pairs_per_group(config, split):
@@ -323,6 +357,12 @@ def stage3_finetune(networks, data, config, run=None):
     (FADA), on the step's cross-domain pairs plus as many same-domain pairs (G1, G3) drawn from the
     source training set, encoded by the current encoders; ``gamma = 0`` without alternation drops D
     (the fine-tune baseline); ``stage3_source_weight`` weights L_S (0: target shots only).
+
+    BatchNorm (``stage3_freeze_bn``, default True): the encoders run with their moving statistics, as
+    at inference, and the statistics stay as they were (the target ones were set from target data
+    before this stage). Batches of 10-20 shots give noisy batch statistics, the deployed network
+    normalises with population ones, and D was trained in stage 2.2 on inference-mode features: with
+    frozen statistics the network is trained, judged by D and deployed in one and the same mode.
     """
     run = run or RunContext()
     split, ys, yt = data.split, np.asarray(data.source.y), np.asarray(data.target.y)
@@ -341,15 +381,16 @@ def stage3_finetune(networks, data, config, run=None):
         with run.strategy.scope():
             d_optimizer = _adam(config.lr_stage2_2)
         extra["optimizer_D"] = (d_optimizer, d_variables)
+    bn_training = not config.stage3_freeze_bn
     s = data.source.x.shape[1]
     gather = _pair_volumes(data.source.x, data.target.x)
     same_gather = _pair_volumes(data.source.x, data.source.x)
 
     def d_step(xa, xb, group, xa2, xb2, group2):
         """One D update on the four groups: cross-domain pairs (xa, xb), same-domain pairs (xa2, xb2)."""
-        fa, za = networks.encode(tf.concat([xa, xa2], 0), "source", training=True)
-        fb_t, zb_t = networks.encode(xb, "target", training=True)
-        fb_s, zb_s = networks.encode(xb2, "source", training=True)
+        fa, za = networks.encode(tf.concat([xa, xa2], 0), "source", training=bn_training)
+        fb_t, zb_t = networks.encode(xb, "target", training=bn_training)
+        fb_s, zb_s = networks.encode(xb2, "source", training=bn_training)
         fb, zb = tf.concat([fb_t, fb_s], 0), tf.concat([zb_t, zb_s], 0)
         with tf.GradientTape() as tape:
             loss = cross_entropy(tf.concat([group, group2], 0), disc([fa, fb, za, zb], training=True), 2 * batch)
@@ -359,8 +400,8 @@ def stage3_finetune(networks, data, config, run=None):
     def step(xa, ya, xb, yb, group, *same_domain):
         out = {"d_loss": d_step(xa, xb, group, *same_domain)} if alternating else {}
         with tf.GradientTape() as tape:
-            fa, za = networks.encode(xa, "source", training=True)
-            fb, zb = networks.encode(xb, "target", training=True)
+            fa, za = networks.encode(xa, "source", training=bn_training)
+            fb, zb = networks.encode(xb, "target", training=bn_training)
             l_s = cross_entropy(ya, networks.classifier(za, training=True), batch)
             l_t = cross_entropy(yb, networks.classifier(zb, training=True), batch)
             loss = w_source * l_s + l_t
@@ -397,6 +438,6 @@ def stage3_finetune(networks, data, config, run=None):
 
     history = _fit("3", networks, run, config.epochs_stage3, optimizer, variables, step, epoch_dataset,
                    _source_val_eval(networks, data), extra_optimizers=extra)
-    if config.recalibrate_target_bn:
-        recalibrate_batchnorm(networks, "target", data.target.x, _unlabelled_pool(data.split))
+    if bn_training and config.recalibrate_target_bn:
+        calibrate_target_batchnorm(networks, data, config)
     return networks, history
