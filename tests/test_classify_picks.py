@@ -112,7 +112,7 @@ def test_command_line(data, capsys):
                        data["model"], "--out", str(csv), "--threshold", "0.5", "--no-progress"]) == 0
     assert "fsft_p_blob" in pd.read_csv(csv).columns
     assert aitom_fsft(["classify-picks", "--tomogram", data["tomograms"][0], "--picks", data["star"],
-                       "--model", data["model"], "--out", str(csv), "--no-progress"]) == 2  # TS_2 unmatched
+                       "--model", data["model"], "--out", str(csv), "--no-progress", "--overwrite"]) == 2  # TS_2 unmatched
     assert "TS_2" in capsys.readouterr().err
 
 

@@ -256,15 +256,15 @@ def test_from_dj_errors(dj, kw, source, match):
 
 def test_demo_pickle(tmp_path):
     pickle_dump({"5T2C_data": volumes(2), "1KYI_data": volumes(3, seed=1)}, tmp_path / "demo.pickle")
-    s = load_demo_pickle(tmp_path / "demo.pickle", voxel_spacing_nm=1.0)
+    s = load_demo_pickle(tmp_path / "demo.pickle", voxel_spacing_nm=1.0, trusted=True)
     assert s.class_names == ("1KYI_data", "5T2C_data") and s.counts() == {"1KYI_data": 3, "5T2C_data": 2}
     assert np.array_equal(s.x[3:], volumes(2))
     pickle_dump({"a": volumes(1), "b": volumes(1, s=5)}, tmp_path / "mixed.pkl")
     with pytest.raises(InputError, match=r"mixed.pkl\['b'\]\[0\]"):
-        load_demo_pickle(tmp_path / "mixed.pkl")
+        load_demo_pickle(tmp_path / "mixed.pkl", trusted=True)
     pickle_dump([1, 2], tmp_path / "list.pkl")
     with pytest.raises(InputError, match="expected a dict"):
-        load_demo_pickle(tmp_path / "list.pkl")
+        load_demo_pickle(tmp_path / "list.pkl", trusted=True)
 
 
 @pytest.fixture
@@ -319,8 +319,8 @@ def test_load_dataset_dispatch(tmp_path, saved, class_folders):
     assert load_dataset({"a": volumes(2)}).counts() == {"a": 2}
     pickle_dump(to_dj(s), tmp_path / "dj.pkl")
     pickle_dump({"a": volumes(2)}, tmp_path / "demo.pickle")
-    assert len(load_dataset(tmp_path / "dj.pkl")) == 5
-    assert len(load_dataset(str(tmp_path / "demo.pickle"))) == 2
+    assert len(load_dataset(tmp_path / "dj.pkl", trusted=True)) == 5
+    assert len(load_dataset(str(tmp_path / "demo.pickle"), trusted=True)) == 2
     with pytest.raises(InputError, match="no such file"):
         load_dataset(tmp_path / "none")
     with pytest.raises(InputError, match="cannot load a int"):

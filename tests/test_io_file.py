@@ -179,14 +179,14 @@ def test_progress_bar_output_is_the_same(mrc_path):
 def test_pickle_round_trip_and_errors(tmp_path):
     obj = {"a": np.arange(3), "b": [1, "x"]}
     pickle_dump(obj, tmp_path / "o.pkl")
-    back = pickle_load(tmp_path / "o.pkl")
+    back = pickle_load(tmp_path / "o.pkl", trusted=True)
     assert np.array_equal(back["a"], obj["a"]) and back["b"] == obj["b"]
     assert os.listdir(tmp_path) == ["o.pkl"]
     with pytest.raises(InputError, match="no such file"):
-        pickle_load(tmp_path / "none.pkl")
+        pickle_load(tmp_path / "none.pkl", trusted=True)
     (tmp_path / "bad.pkl").write_bytes(b"\x80\x05garbage")
     with pytest.raises(InputError, match="cannot unpickle"):
-        pickle_load(tmp_path / "bad.pkl")
+        pickle_load(tmp_path / "bad.pkl", trusted=True)
 
 
 # Property tests: a damaged MRC file reads correctly or raises InputError, never anything else.

@@ -28,7 +28,7 @@ def test_round_trip_every_format(tmp_path, fmt):
     path = tmp_path / f"picks{EXTENSION[fmt]}"
     write_particles(_picks(), path, fmt=fmt, tomogram_shape=SHAPE)
     assert detect_format(path) == fmt
-    back = read_particles(path, tomogram_shape=SHAPE, pixel_size_A=10.0)
+    back = read_particles(path, tomogram_shape=SHAPE, pixel_size_A=10.0, trusted=True)
     expected = _picks()
     np.testing.assert_allclose(back[list(COORDINATE_COLUMNS)], expected[list(COORDINATE_COLUMNS)], atol=1e-5)
     assert list(back["tomogram"]) == ["TS_01", "TS_02", "001"]  # "001" stays a string
@@ -141,7 +141,7 @@ def test_aitom_dog_pickle(tmp_path):
     records = [{"val": 2.0, "x": [np.int64(4), np.int64(5), np.int64(6)], "uuid": "u1"},
                {"val": 1.0, "x": [7, 8, 9], "uuid": "u2"}]
     path.write_bytes(pickle.dumps(records))
-    df = read_particles(path)
+    df = read_particles(path, trusted=True)
     np.testing.assert_array_equal(df[list(COORDINATE_COLUMNS)].to_numpy(), [[4, 5, 6], [7, 8, 9]])
     assert list(df["uuid"]) == ["u1", "u2"] and df["pixel_size_A"].isna().all() and df["tomogram"].isna().all()
 
@@ -178,7 +178,7 @@ def test_bad_values_and_missing_pixel_size(tmp_path):
         read_particles(tmp_path / "missing.star")
     with pytest.raises(InputError, match="record 0"):
         (tmp_path / "x.pkl").write_bytes(pickle.dumps([{"y": 1}]))
-        read_particles(tmp_path / "x.pkl")
+        read_particles(tmp_path / "x.pkl", trusted=True)
 
 
 def test_write_needs_canonical_columns(tmp_path):
@@ -225,6 +225,6 @@ def test_binary_garbage_raises_only_input_error(data):
             with open(path, "wb") as f:
                 f.write(data)
             try:
-                read_particles(path, tomogram_shape=SHAPE, pixel_size_A=1.0)
+                read_particles(path, tomogram_shape=SHAPE, pixel_size_A=1.0, trusted=True)
             except InputError:
                 pass

@@ -57,7 +57,7 @@ def _list_in_format(fmt, tmp_path):
 @pytest.mark.parametrize("fmt", ["pytom", "relion4", "relion5", "csv", "aitom"])
 def test_extracted_cube_is_centred_on_the_particle(tomogram_file, tmp_path, fmt):
     path, v = tomogram_file
-    picks = read_particles(_list_in_format(fmt, tmp_path), tomogram_shape=SHAPE, pixel_size_A=VOXEL_A)
+    picks = read_particles(_list_in_format(fmt, tmp_path), tomogram_shape=SHAPE, pixel_size_A=VOXEL_A, trusted=True)
     with open_tomogram(path) as tomo:
         assert isinstance(tomo.data, np.memmap) and tomo.shape == SHAPE and tomo.voxel_size_A == VOXEL_A
         centres = tomogram_coordinates(picks, tomo.voxel_size_A)

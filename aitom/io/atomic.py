@@ -4,6 +4,8 @@ import os
 import shutil
 import tempfile
 
+from aitom.errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -46,3 +48,37 @@ def atomic_open(path, mode="wb", **kwargs):
         with open(tmp, mode, **kwargs) as f:
             yield f
             f.flush()
+
+
+def check_output(path, overwrite=False, inputs=()):
+    """Refuse an output path that would replace one of the ``inputs``, or an existing file without ``overwrite``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file a command is about to write.
+    overwrite : bool
+        Replace an existing file (``--overwrite``). An input is never replaced, whatever ``overwrite``.
+    inputs : iterable of str or os.PathLike
+        Files the command reads.
+
+    Raises
+    ------
+    InputError
+        Naming ``path``.
+
+    Examples
+    --------
+    >>> check_output("picks.star", inputs=["picks.star"])  # doctest: +SKIP
+    InputError: picks.star: is also an input of this command (picks.star); write the output to another file
+    """
+    path = os.fspath(path)
+    for other in map(os.fspath, inputs):
+        same = (os.path.samefile(path, other) if os.path.exists(path) and os.path.exists(other)
+                else os.path.abspath(path) == os.path.abspath(other))
+        if same:
+            raise InputError(path, f"is also an input of this command ({other}); write the output to another file")
+    if os.path.isdir(path):
+        raise InputError(path, "is a folder; give a file name")
+    if os.path.lexists(path) and not overwrite:
+        raise InputError(path, "exists; pass --overwrite to replace it")

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from aitom.errors import InputError
 from aitom.io.atomic import atomic_path
-from aitom.io.file import pickle_load, read_mrc_data, read_mrc_header
+from aitom.io.file import PICKLE_SUFFIXES, pickle_load, read_mrc_data, read_mrc_header
 
 SET_FORMAT = "aitom-subtomogram-set"
 TWO_DOMAIN_FORMAT = "aitom-two-domain-dataset"
@@ -397,9 +397,9 @@ def _stack(items, source_of, voxel_spacing_nm, class_names, labels, source):
     """Build a validated set from volumes ``items`` (sequence of 3D arrays); ``source_of(i)`` names item i."""
     if not items:
         raise InputError(source, "no subtomograms")
-    first = np.shape(items[0])
+    first = _shape(items[0], source_of(0))
     for i, v in enumerate(items):
-        shape = np.shape(v)
+        shape = _shape(v, source_of(i))
         if len(shape) != 3 or len(set(shape)) != 1:
             raise InputError(source_of(i), f"expected a cubic 3D volume, got shape {shape}")
         if shape != first:
@@ -412,6 +412,14 @@ def _stack(items, source_of, voxel_spacing_nm, class_names, labels, source):
     _check_volumes(x, source_of)
     s = SubtomogramSet(x, np.asarray(labels, np.int64), tuple(class_names), voxel_spacing_nm)
     return s.validate(source, check_values=False)
+
+
+def _shape(v, source):
+    """``np.shape(v)``; InputError naming ``source`` for ragged nested lists (which NumPy refuses)."""
+    try:
+        return np.shape(v)
+    except ValueError as err:
+        raise InputError(source, f"expected a cubic 3D volume, got a ragged sequence ({err})") from None
 
 
 def from_dj(dj, class_names=None, voxel_spacing_nm=None):
@@ -472,6 +480,9 @@ def _from_demo_dict(d, source, voxel_spacing_nm=None):
     items, labels, where = [], [], []
     for k, name in enumerate(names):
         group = d[name]
+        if not isinstance(group, (np.ndarray, list, tuple)):
+            raise InputError(f"{source}[{name!r}]", f"expected (n, s, s, s) volumes or a list of volumes, got "
+                                                    f"{type(group).__name__}")
         if isinstance(group, np.ndarray) and group.ndim != 4:
             raise InputError(f"{source}[{name!r}]", f"expected (n, s, s, s) volumes, got shape {group.shape}")
         for i, v in enumerate(group):
@@ -481,10 +492,19 @@ def _from_demo_dict(d, source, voxel_spacing_nm=None):
     return _stack(items, where.__getitem__, voxel_spacing_nm, names, labels, source)
 
 
-def load_demo_pickle(path, voxel_spacing_nm=None):
-    """Load an AITom demo pickle ``{class_name: array (n, s, s, s)}`` (class names are the keys as-is)."""
+def load_demo_pickle(path, voxel_spacing_nm=None, trusted=False):
+    """Load an AITom demo pickle ``{class_name: array (n, s, s, s)}`` (class names are the keys as-is).
+
+    Pickles can run code when loaded: pass ``trusted=True`` only for a file you trust (see
+    :func:`aitom.io.file.pickle_load`, which reads it); prefer a set folder (:func:`save_subtomogram_set`).
+
+    Examples
+    --------
+    >>> s = load_demo_pickle("aitom_demo.pickle", voxel_spacing_nm=1.0, trusted=True)  # doctest: +SKIP
+    >>> save_subtomogram_set(s, "demo_set")  # doctest: +SKIP
+    """
     path = os.fspath(path)
-    obj = pickle_load(path)
+    obj = pickle_load(path, trusted=trusted)
     if not isinstance(obj, dict):
         raise InputError(path, f"expected a dict of class name -> volumes, got {type(obj).__name__}")
     return _from_demo_dict(obj, path, voxel_spacing_nm)
@@ -551,13 +571,21 @@ def load_class_folders(path, voxel_spacing_nm=None, progress=False):
     return s.validate(path, check_values=False)
 
 
-def load_dataset(obj, **kw):
+def load_dataset(obj, trusted=False, **kw):
     """Turn any accepted input into a :class:`SubtomogramSet`.
 
     ``obj`` may be a SubtomogramSet (returned as is), an AITom dj list (:func:`from_dj`), a dict of
     class name -> volumes (AITom demo dict), or a path: a set folder (with meta.json,
     :func:`load_subtomogram_set`), a ``.pkl``/``.pickle`` holding a demo dict or a dj list, or a folder
     of class subfolders (:func:`load_class_folders`). ``kw`` goes to the loader chosen.
+
+    A pickle is read only with ``trusted=True`` (pickles can run code when loaded; see
+    :func:`aitom.io.file.pickle_load`); without it, :class:`InputError` names the file and the safe formats.
+
+    Examples
+    --------
+    >>> s = load_dataset("runs/demo/data/target")  # doctest: +SKIP
+    >>> s = load_dataset("aitom_demo.pickle", trusted=True)  # doctest: +SKIP
     """
     if isinstance(obj, SubtomogramSet):
         return obj
@@ -572,8 +600,8 @@ def load_dataset(obj, **kw):
         if os.path.isfile(os.path.join(path, META_FILE)):
             return load_subtomogram_set(path, **kw)
         return load_class_folders(path, **kw)
-    if path.lower().endswith((".pkl", ".pickle")):
-        content = pickle_load(path)
+    if path.lower().endswith(PICKLE_SUFFIXES):
+        content = pickle_load(path, trusted=trusted)
         if isinstance(content, dict):
             return _from_demo_dict(content, path, **kw)
         if isinstance(content, list):

@@ -7,6 +7,9 @@ Voxel sizes in MRC headers are in Ångström, and so are ``voxel_spacing`` argum
 Reading is strict: anything that is not a complete, valid MRC volume raises
 :class:`aitom.errors.InputError` naming the file. Plain, gzip and bzip2 files are read (``.mrc``,
 ``.map``, ``.rec``, ``.mrc.gz``, ...; the compression is detected from the content).
+
+Pickles can run code when loaded: :func:`pickle_load` reads one only with ``trusted=True``, and then
+builds nothing but NumPy arrays and built-in containers.
 """
 import bz2
 import gzip
@@ -304,19 +307,73 @@ def _positive(value):
         return False
 
 
-def pickle_load(path):
-    """Load a pickle (Python 2 pickles too, as AITom). Only load files you trust."""
+# What a pickle may build when loaded: NumPy arrays, NumPy scalars and dtypes (under the names NumPy 1 and 2
+# pickle them with) and built-in containers; every other global is refused, so loading runs no other code.
+_PICKLE_GLOBALS = frozenset(
+    [(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")]
+    + [(m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")]
+    + [("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")]
+    + [(m, n) for m in ("builtins", "__builtin__")
+       for n in ("dict", "list", "tuple", "set", "frozenset", "bytearray", "complex")])
+SAFE_FORMATS = "a set folder (.npy + meta.json, aitom.io.dataset.save_subtomogram_set), STAR or CSV"
+PICKLE_SUFFIXES = (".pkl", ".pickle")
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler that builds only NumPy arrays and built-in containers (see ``_PICKLE_GLOBALS``)."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(f"refused to load global '{module}.{name}': only NumPy arrays and "
+                                         "built-in containers are loaded from pickles")
+        return super().find_class(module, name)
+
+
+def pickle_load(path, trusted=False):
+    """Load a pickle of NumPy arrays and built-in containers (Python 2 pickles too, as AITom).
+
+    Loading a pickle can run arbitrary code, so a file is read only with ``trusted=True``, and even then
+    by a restricted unpickler that builds nothing but NumPy arrays, NumPy scalars and built-in
+    containers (``dict``, ``list``, ``tuple``, ``set``, ...) and refuses every other class or function.
+    Prefer the safe formats: a set folder (``.npy`` + JSON), STAR or CSV.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    trusted : bool
+        You trust the file (it came from you or someone you trust). Without it nothing is read.
+
+    Returns
+    -------
+    object
+
+    Raises
+    ------
+    InputError
+        Without ``trusted=True``; for a missing or unreadable file; for a pickle that refers to any other
+        class or function.
+
+    Examples
+    --------
+    >>> pickle_dump({"a": np.zeros((2, 8, 8, 8), np.float32)}, "demo.pkl")  # doctest: +SKIP
+    >>> pickle_load("demo.pkl", trusted=True)["a"].shape  # doctest: +SKIP
+    (2, 8, 8, 8)
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise InputError(path, "not a file" if os.path.exists(path) else "no such file")
+    if not trusted:
+        raise InputError(path, "pickle files can run code when loaded; load one only if you trust it (trusted=True, "
+                               f"or --allow-pickle for aitom-fsft), or use a safe format: {SAFE_FORMATS}")
     with open(path, "rb") as f:
         try:
-            return pickle.load(f, encoding="iso-8859-1")
+            return _RestrictedUnpickler(f, encoding="iso-8859-1").load()
         except Exception as err:  # unpickling bad bytes can raise almost any exception type
             raise InputError(path, f"cannot unpickle: {type(err).__name__}: {err}") from err
 
 
 def pickle_dump(obj, path, protocol=pickle.HIGHEST_PROTOCOL):
-    """Pickle ``obj`` to ``path`` atomically."""
+    """Pickle ``obj`` to ``path`` atomically (readable back by :func:`pickle_load` when it holds only NumPy
+    arrays and built-in containers)."""
     with atomic_open(os.fspath(path), "wb") as f:
         pickle.dump(obj, f, protocol=protocol)

@@ -45,7 +45,9 @@ Coordinate conventions of the supported formats
 ``aitom``
     Pickle of a list of dicts, as written by AITom's difference-of-Gaussian picker
     (``aitom.pick.dog``): ``'x'`` is the ``[x, y, z]`` 0-based voxel location, other keys (``'val'``,
-    ``'uuid'``, ``'tomogram'``, ``'pixel_size_A'`` ...) become columns. Only read pickles you trust.
+    ``'uuid'``, ``'tomogram'``, ``'pixel_size_A'`` ...) become columns. Pickles can run code when loaded, so
+    one is read only with ``trusted=True``, and then only NumPy arrays and built-in containers are built
+    (:func:`aitom.io.file.pickle_load`); prefer STAR or CSV for lists shared between labs.
 
 Writers regenerate each format's coordinate, name and pixel-size columns from the canonical ones and
 write every other column unchanged (the canonical columns themselves are written only to CSV).
@@ -59,6 +61,7 @@ import starfile
 
 from aitom.errors import InputError
 from aitom.io.atomic import atomic_open, atomic_path
+from aitom.io.file import PICKLE_SUFFIXES, pickle_load
 
 FORMATS = ("pytom", "relion4", "relion5", "csv", "aitom")
 COORDINATE_COLUMNS = ("x_px", "y_px", "z_px")
@@ -84,7 +87,6 @@ _STAR = {
     },
 }
 _NAME_COLUMNS = tuple(dict.fromkeys(c for spec in _STAR.values() for c in spec["names"]))
-_PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 
 def detect_format(path):
@@ -109,7 +111,7 @@ def detect_format(path):
     suffix = os.path.splitext(path)[1].lower()
     if suffix == ".csv":
         return "csv"
-    if suffix in _PICKLE_SUFFIXES:
+    if suffix in PICKLE_SUFFIXES:
         return "aitom"
     blocks = _read_star_blocks(path)
     for fmt in ("pytom", "relion5", "relion4"):
@@ -119,7 +121,7 @@ def detect_format(path):
                            "rlnCenteredCoordinateXAngst")
 
 
-def read_particles(path, fmt=None, tomogram_shape=None, pixel_size_A=None):
+def read_particles(path, fmt=None, tomogram_shape=None, pixel_size_A=None, trusted=False):
     """Read a particle list into a DataFrame with the canonical columns added.
 
     Parameters
@@ -134,6 +136,8 @@ def read_particles(path, fmt=None, tomogram_shape=None, pixel_size_A=None):
         Pixel size (Å) of the coordinates, or a dict tomogram name -> pixel size, used where the file
         records none. For ``relion5`` it is the voxel size of the tomogram of ``tomogram_shape`` and
         takes precedence over the file (see the module docstring).
+    trusted : bool
+        Read an ``aitom`` pickle: pickles can run code when loaded, so only pass it for a file you trust.
 
     Returns
     -------
@@ -144,7 +148,13 @@ def read_particles(path, fmt=None, tomogram_shape=None, pixel_size_A=None):
     ------
     InputError
         Naming the file and column when the file is unreadable, a coordinate column is missing or not
-        numeric, or a shape / pixel size needed for the conversion is missing.
+        numeric, or a shape / pixel size needed for the conversion is missing; an ``aitom`` pickle
+        without ``trusted=True``.
+
+    Examples
+    --------
+    >>> picks = read_particles("TS_01_particles.star")  # doctest: +SKIP
+    >>> picks[["x_px", "y_px", "z_px", "tomogram"]].head()  # doctest: +SKIP
     """
     path = os.fspath(path)
     fmt = detect_format(path) if fmt is None else fmt
@@ -153,7 +163,7 @@ def read_particles(path, fmt=None, tomogram_shape=None, pixel_size_A=None):
     if fmt == "csv":
         df, coords, names, pixel, source = _read_csv(path)
     elif fmt == "aitom":
-        df, coords, names, pixel, source = _read_aitom_pickle(path)
+        df, coords, names, pixel, source = _read_aitom_pickle(path, trusted)
     else:
         df, coords, names, pixel, source = _read_star(path, fmt)
     given = _per_row(pixel_size_A, names, "pixel_size_A", required=False)
@@ -213,7 +223,7 @@ def write_particles(particles, path, fmt=None, tomogram_shape=None, like=None):
         suffix = os.path.splitext(path)[1].lower()
         if suffix == ".csv":
             fmt = "csv"
-        elif suffix in _PICKLE_SUFFIXES:
+        elif suffix in PICKLE_SUFFIXES:
             fmt = "aitom"
         else:
             fmt = like_fmt or "relion4"
@@ -365,15 +375,9 @@ def _read_csv(path):
     return df, coords, _names(df, ("tomogram",)), pixel, path
 
 
-def _read_aitom_pickle(path):
+def _read_aitom_pickle(path, trusted):
     """Read an AITom pickle (list of dicts with 'x'): (table, coordinates, names, pixel sizes, source)."""
-    if not os.path.isfile(path):
-        raise InputError(path, "no such file")
-    try:
-        with open(path, "rb") as f:
-            records = pickle.load(f)
-    except Exception as err:  # unpickling can raise nearly any exception type on a bad file
-        raise InputError(path, f"not a readable pickle ({type(err).__name__}: {err})") from err
+    records = pickle_load(path, trusted=trusted)
     if not isinstance(records, (list, tuple)) or not all(isinstance(r, dict) for r in records):
         raise InputError(path, "expected a list of dicts (AITom particle records)")
     for i, record in enumerate(records):

@@ -12,7 +12,7 @@ from aitom.io.tomogram import tomogram_array
 from aitom.picking.extract import extract_subtomogram
 
 
-def subtomogram_dataset(tomogram, centres, box_size, batch_size, scale=1.0, pad_value=0.0):
+def subtomogram_dataset(tomogram, centres, box_size, batch_size, scale=1.0, pad_value=0.0, finite=None):
     """Streaming ``tf.data.Dataset`` of standardised cubes, for inference.
 
     A Python generator cuts one cube at a time (so at most a few batches are in memory), each is
@@ -36,6 +36,9 @@ def subtomogram_dataset(tomogram, centres, box_size, batch_size, scale=1.0, pad_
     pad_value : float
         Value for voxels outside the tomogram (resolve ``'mean'`` with
         :func:`aitom.picking.extract.resolve_pad_value`).
+    finite : numpy.ndarray of bool, shape (n,), optional
+        Set, as each cube is cut, to whether it holds only finite values (a cube that does not is
+        meaningless to classify; read it once the dataset has been consumed).
 
     Returns
     -------
@@ -56,8 +59,11 @@ def subtomogram_dataset(tomogram, centres, box_size, batch_size, scale=1.0, pad_
     centres = np.asarray(centres, dtype=float).reshape(-1, 3)
 
     def cubes():
-        for centre in centres:
-            yield standardize(extract_subtomogram(data, centre, box_size, scale, pad_value))[..., None]
+        for i, centre in enumerate(centres):
+            cube = extract_subtomogram(data, centre, box_size, scale, pad_value)
+            if finite is not None:
+                finite[i] = np.isfinite(cube).all()
+            yield standardize(cube)[..., None]
 
     spec = tf.TensorSpec((box_size,) * 3 + (1,), tf.float32)
     n_batches = -(-len(centres) // batch_size)
