@@ -5,6 +5,7 @@ reads (folders, pickles, ``dj`` lists), draws the few-shot split, runs the stage
 checkpoints and returns a :class:`FSFTResult` holding the target-domain classifier. The target test
 set is read only to report each stage's accuracy; nothing is selected by it.
 """
+import contextlib
 import dataclasses
 import json
 import os
@@ -19,14 +20,14 @@ from aitom.io.atomic import atomic_open
 from aitom.io.dataset import SubtomogramSet, harmonize_classes, load_dataset
 
 from . import plots
-from .checkpoint import CheckpointStore
-from .classifier import SubtomogramClassifier
+from .checkpoint import CheckpointStore, run_lock
+from .classifier import SubtomogramClassifier, json_safe
 from .config import FSFTConfig
 from .data import FewShotSplit, few_shot_split
 from .distribute import get_strategy
 from .models import FSFTNetworks
-from .stages import (STAGES, RunContext, StageData, accuracy, stage1_source, stage2_1_coral, stage2_2_discriminator,
-                     stage3_finetune)
+from .stages import (STAGES, RunContext, StageData, _unlabelled_pool, accuracy, stage1_source, stage2_1_coral,
+                     stage2_2_discriminator, stage3_finetune)
 
 STAGE_FUNCTIONS = {"1": stage1_source, "2.1": stage2_1_coral, "2.2": stage2_2_discriminator, "3": stage3_finetune}
 
@@ -49,8 +50,9 @@ class FSFTResult:
 
 
 def _write_json(obj, path):
+    """Write ``obj`` as valid JSON: NaN (an accuracy with nothing to measure it on) becomes null."""
     with atomic_open(path, "w") as f:
-        json.dump(obj, f, indent=2)
+        json.dump(json_safe(obj), f, indent=2, allow_nan=False)
 
 
 def _load_dataset_named(obj, name):
@@ -81,9 +83,29 @@ def _stage_domain(completed):
     return "target" if ("2.1" in completed or "3" in completed) else "source"
 
 
+# A run folder holds RUN_MARKER (written first) and what train writes; a folder of run outputs without
+# the marker (written before it existed) is recognised by its config.json and split.json
+RUN_MARKER = ".aitom-fsft-run"
+_RUN_ENTRIES = {"config.json", "split.json", "checkpoints", "classifier", "history.json", "accuracy.json",
+                "training_curves.png", "target_test.json", "target_test_confusion.png"}
+
+
+def _claim_run_dir(run_dir):
+    """Mark an empty (or new) ``run_dir`` as a run folder; refuse a folder that holds anything else."""
+    entries = {n for n in os.listdir(run_dir) if not n.startswith(".")}  # hidden: .lock, killed writes' temporaries
+    if os.path.exists(os.path.join(run_dir, RUN_MARKER)) or (
+            entries <= _RUN_ENTRIES and {"config.json", "split.json"} <= entries):
+        return
+    if entries:
+        raise InputError(run_dir, f"is not an aitom-fsft run folder (it holds {sorted(entries)[0]!r}); train writes "
+                                  "config.json, split.json, checkpoints/ and more there: choose a new or empty folder")
+    with atomic_open(os.path.join(run_dir, RUN_MARKER), "w") as f:
+        f.write("aitom-fsft run folder: written by aitom.classify.deep.fsft.train\n")
+
+
 def _prepare_run_dir(run_dir, resume, config, split):
     """Record config and split in a new run folder, or check them against a resumed one."""
-    os.makedirs(run_dir, exist_ok=True)
+    _claim_run_dir(run_dir)
     cfg_path, split_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, "split.json")
     if resume and os.path.exists(cfg_path) and os.path.exists(split_path):  # (a kill may fall between the two writes)
         with open(cfg_path) as f:
@@ -101,7 +123,7 @@ def _prepare_run_dir(run_dir, resume, config, split):
     _write_json(split.to_dict(), split_path)
 
 
-_STAGE_FIELDS = {"1": ("widths", "bn_momentum", "bn_epsilon", "epochs_stage1", "batch_size", "lr_stage1"),
+_STAGE_FIELDS = {"1": ("widths", "bn_momentum", "bn_epsilon", "epochs_stage1", "batch_size", "lr_stage1", "augment"),
                  "2.1": ("epochs_stage2_1", "coral_batch_size", "lr_stage2_1", "coral_alpha", "alignment",
                          "swd_projections", "swd_alpha", "recalibrate_target_bn"),
                  "2.2": ("dcd_hidden", "dcd_use_3d_branch", "epochs_stage2_2", "dcd_batch_size", "lr_stage2_2",
@@ -127,7 +149,7 @@ def _adopt(start_from, networks, config, split):
     return dict(start_from.history), {k: dict(v) for k, v in start_from.accuracy.items()}, done
 
 
-def train(source, target, shots=5, config=None, run_dir=None, resume=False, strategy=None, progress=True,
+def train(source, target, shots=None, config=None, run_dir=None, resume=False, strategy=None, progress=True,
           stages=STAGES, start_from=None, **overrides):
     """Train FSFT and return an :class:`FSFTResult`.
 
@@ -135,9 +157,12 @@ def train(source, target, shots=5, config=None, run_dir=None, resume=False, stra
     ----------
     source, target : data sets (folder, pickle, ``dj`` list, SubtomogramSet). Target subtomograms
         labelled -1 are unlabelled.
-    shots : labelled target subtomograms per class (drawn with ``config.seed``).
+    shots : labelled target subtomograms per class (drawn with ``config.seed``); None keeps
+        ``config.shots`` (5 by default), a number replaces it.
     config : FSFTConfig; ``overrides`` replace single fields (e.g. ``epochs_stage1=5``).
-    run_dir : folder for checkpoints, histories, plots and the classifier; None keeps nothing.
+    run_dir : folder for checkpoints, histories, plots and the classifier; None keeps nothing. It must
+        be new, empty or a run folder; it is locked for the whole run, so a second ``train`` on it
+        fails at once (:func:`.checkpoint.run_lock`).
     resume : continue the run in ``run_dir`` from its last completed stage or epoch.
     strategy : a ``tf.distribute`` strategy (default: :func:`get_strategy`).
     stages : subset of ("1", "2.1", "2.2", "3"), run in that order (ablations drop some).
@@ -145,14 +170,30 @@ def train(source, target, shots=5, config=None, run_dir=None, resume=False, stra
         3 (e.g. ``stages=("1",)``): its completed stages are taken as done here (weights, histories
         and accuracies copied; the configuration fields those stages read must agree), so that
         several runs share them. Equivalent to re-running them with the same seed.
+
+    Examples
+    --------
+    >>> result = train("data/source", "data/target", shots=5, run_dir="runs/r1")  # doctest: +SKIP
+    >>> result.accuracy["3"]["target_test_acc"]  # doctest: +SKIP
     """
-    config = (config or FSFTConfig()).replace(shots=shots, **overrides)
+    with contextlib.ExitStack() as held:  # holds the run folder's lock until the run ends
+        return _train(held, source, target, shots, config, run_dir, resume, strategy, progress, stages, start_from,
+                      overrides)
+
+
+def _train(held, source, target, shots, config, run_dir, resume, strategy, progress, stages, start_from, overrides):
+    """:func:`train`, with ``held`` (an ExitStack) to hold the run folder's lock in."""
+    config = (config or FSFTConfig()).replace(**({} if shots is None else {"shots": shots}), **overrides)
     unknown = set(stages) - set(STAGES)
     if unknown:
         raise InputError("stages", f"unknown stage(s) {sorted(unknown)}; choose from {STAGES}")
     source, target = _load_pair(source, target)
     split = few_shot_split(source.y, target.y, source.class_names, config.shots, config.target_test_fraction,
                            config.source_val_fraction, config.seed)
+    if "2.1" in stages and min(len(split.source_train), len(_unlabelled_pool(split))) < 2:
+        raise InputError("target", f"stage 2.1 needs at least two unlabelled target subtomograms (or shots) and two "
+                                   f"source training subtomograms for a covariance; the split has "
+                                   f"{len(_unlabelled_pool(split))} and {len(split.source_train)}")
     strategy = strategy or get_strategy()
     keras.utils.set_random_seed(config.seed)  # weight initialisation follows the seed
     with strategy.scope():
@@ -164,6 +205,7 @@ def train(source, target, shots=5, config=None, run_dir=None, resume=False, stra
     if start_from is not None:
         history, acc, completed = _adopt(start_from, networks, config, split)
     if run_dir is not None:
+        held.enter_context(run_lock(run_dir))
         _prepare_run_dir(run_dir, resume, config, split)
         store = run.store = CheckpointStore(run_dir)
         manifest = store.latest() if resume else None
@@ -210,12 +252,13 @@ def train(source, target, shots=5, config=None, run_dir=None, resume=False, stra
 
 def _write_outputs(result, target):
     run_dir = result.run_dir
-    result.classifier.save(os.path.join(run_dir, "classifier"))
+    result.classifier.save(os.path.join(run_dir, "classifier"), overwrite=True)
     _write_json(result.history, os.path.join(run_dir, "history.json"))
     _write_json(result.accuracy, os.path.join(run_dir, "accuracy.json"))
     plots.save_training_curves(result.history, os.path.join(run_dir, "training_curves.png"))
     if len(result.split.target_test):
-        evaluate(result.classifier, target, out_dir=run_dir, name="target_test", indices=result.split.target_test)
+        evaluate(result.classifier, target, out_dir=run_dir, name="target_test", indices=result.split.target_test,
+                 overwrite=True)
 
 
 def _as_classifier(model):
@@ -227,9 +270,11 @@ def _as_classifier(model):
 
 
 def _as_set(data, classifier):
+    """``data`` as a set, checked as a loaded data set is: real, finite, non-constant volumes."""
     if isinstance(data, np.ndarray) and data.ndim == 4:
-        return SubtomogramSet(data, np.full(len(data), -1, np.int64), classifier.class_names)
-    return load_dataset(data)
+        data = SubtomogramSet(data, np.full(len(data), -1, np.int64), classifier.class_names)
+    s = load_dataset(data)
+    return s.validate("data", check_values=not isinstance(s.x, np.memmap))  # memmapped sets were checked when loaded
 
 
 def predict(model, data, batch_size=64):
@@ -259,13 +304,22 @@ def _predict_rows(classifier, s, rows, batch_size, chunk=1024):
                            for i in range(0, len(rows), chunk)])
 
 
-def evaluate(model, data, out_dir=None, name="evaluation", batch_size=64, indices=None):
+def evaluate(model, data, out_dir=None, name="evaluation", batch_size=64, indices=None, overwrite=False):
     """Accuracy, per-class accuracy and confusion matrix on a labelled data set.
 
     The data set's class names are mapped onto the classifier's by name; an unknown class raises
     InputError. ``indices`` restricts the evaluation to those rows (read in chunks, so a memory-mapped
-    set is never loaded whole). With ``out_dir``, writes ``<name>_confusion.png`` and ``<name>.json``.
+    set is never loaded whole). With ``out_dir``, writes ``<name>_confusion.png`` and ``<name>.json``;
+    ``name`` must be a plain file name, and existing report files are replaced only with ``overwrite``.
     """
+    if out_dir is not None:
+        if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+            raise InputError("name", f"{name!r} must be a plain file name (no folder, no '..'): it names the report "
+                                     "files inside out_dir")
+        existing = [p for p in (os.path.join(out_dir, f"{name}{end}") for end in ("_confusion.png", ".json"))
+                    if os.path.lexists(p)]
+        if existing and not overwrite:
+            raise InputError(existing[0], "exists; pass overwrite=True (--overwrite) to replace it")
     classifier = _as_classifier(model)
     s = _as_set(data, classifier)
     names = list(classifier.class_names)
