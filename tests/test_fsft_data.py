@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from aitom.classify.deep.fsft import batch_dataset, few_shot_split, sample_pair_groups
-from aitom.classify.deep.fsft.data import stratified_pool
+from aitom.classify.deep.fsft.data import batch_dataset, few_shot_split, sample_pair_groups, stratified_pool
 from aitom.errors import InputError
 
 NAMES = ("a", "b", "c", "d")
@@ -112,3 +111,28 @@ def test_cycled_permutation():
     assert len(out) == 12
     for start in (0, 5):
         assert sorted(out[start:start + 5]) == list(range(5))
+
+
+def test_rotate_180_is_a_proper_rotation_that_keeps_the_missing_wedge():
+    from aitom.classify.deep.fsft.data import rotate_180
+    from aitom.image.vol.wedge.util import wedge_mask
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(4, 8, 8, 8)).astype(np.float32)
+    out = rotate_180(v, np.array([0, 1, 2, 3]))
+    np.testing.assert_array_equal(out[0], v[0])
+    np.testing.assert_array_equal(out[1], v[1][:, ::-1, ::-1])  # about x
+    np.testing.assert_array_equal(out[3], v[3][::-1, ::-1, :])  # about z
+    np.testing.assert_array_equal(rotate_180(out, np.array([0, 1, 2, 3])), v)  # each is its own inverse
+    # the missing wedge of a tilt series about y, with the beam along z, maps onto itself
+    w = wedge_mask((9, 9, 9), 30.0)  # centred spectrum, odd size: the flips fix the zero frequency
+    for code in range(4):
+        flipped = rotate_180(w[None], np.array([code]))[0]
+        np.testing.assert_array_equal(flipped, w)
+
+
+def test_augmentation_codes_are_seeded_and_uniform():
+    from aitom.classify.deep.fsft.data import augmentation_codes
+    a = augmentation_codes(4000, 3)
+    np.testing.assert_array_equal(a, augmentation_codes(4000, 3))
+    assert np.all(np.abs(np.bincount(a, minlength=4) - 1000) < 120)
+    assert not augmentation_codes(10, None).any()

@@ -1,5 +1,12 @@
-"""The trained classifier as one artefact: a Keras model plus its class names and input geometry."""
+"""The trained classifier as one artefact: a Keras model plus its class names and input geometry.
+
+A classifier folder holds ``model.keras`` and ``classifier.json``. Loading it never runs code from the
+folder: the model is read with Keras' ``safe_mode=True`` (no Python lambdas or custom code), on a Keras
+release with the known safe-mode bypasses fixed (see ``setup.py``). Treat a ``.keras`` file from someone
+you do not trust like a program all the same: see doc/reliability.md, "Security".
+"""
 import json
+import math
 import os
 
 import keras
@@ -12,6 +19,27 @@ from aitom.image.normalize import standardize
 
 _MODEL_FILE = "model.keras"
 _META_FILE = "classifier.json"
+_FORMAT = "aitom-fsft-classifier"
+
+
+def json_safe(obj):
+    """``obj`` with every non-finite float (NaN, inf) replaced by None, so ``json.dump`` writes valid JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def is_classifier_folder(path):
+    """True when ``path`` is a folder whose ``classifier.json`` says it was written by :meth:`save`."""
+    try:
+        with open(os.path.join(path, _META_FILE)) as f:
+            return json.load(f).get("format") == _FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def softmax(logits):
@@ -40,10 +68,18 @@ class SubtomogramClassifier:
         self.meta = dict(meta or {})
 
     def check_input(self, x, source="subtomograms", voxel_spacing_nm=None):
-        """Raise InputError if ``x`` (n, s, s, s) or its voxel spacing does not fit this model."""
+        """Raise InputError if ``x`` (n, s, s, s) or its voxel spacing does not fit this model, or if ``x`` is
+        not real or holds NaN or infinite values."""
         shape = tuple(np.shape(x))
         if len(shape) != 4 or len(set(shape[1:])) != 1:
             raise InputError(source, f"expected an array (n, s, s, s) of cubic subtomograms, got shape {shape}")
+        dtype = np.asarray(x).dtype
+        if dtype.kind not in "fiu":
+            raise InputError(source, f"expected real values, got {dtype}")
+        bad = np.flatnonzero(~np.isfinite(np.asarray(x)).reshape(shape[0], -1).all(axis=1))
+        if bad.size:
+            raise InputError(source, f"subtomogram {bad[0]} holds NaN or infinite values ({bad.size} of "
+                                     f"{shape[0]} do); its class would be meaningless")
         if shape[1] != self.box_size:
             raise InputError(source, f"box size {shape[1]} does not match the model's {self.box_size}")
         if voxel_spacing_nm is not None and self.voxel_spacing_nm is not None:
@@ -72,15 +108,43 @@ class SubtomogramClassifier:
         """Class ids (n,) of raw subtomograms."""
         return self.predict_proba(x, batch_size, voxel_spacing_nm).argmax(axis=1)
 
-    def save(self, path):
-        """Write the folder ``path`` (model.keras + classifier.json) atomically."""
+    def save(self, path, overwrite=False):
+        """Write the folder ``path`` (model.keras + classifier.json) atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A new folder. An existing classifier folder is replaced only with ``overwrite=True``; any
+            other existing file or folder is never replaced.
+        overwrite : bool
+
+        Returns
+        -------
+        str or os.PathLike
+            ``path``.
+
+        Raises
+        ------
+        InputError
+            If ``path`` exists and is not a classifier folder, or is one and ``overwrite`` is False.
+
+        Examples
+        --------
+        >>> result.classifier.save("runs/demo/my_classifier")  # doctest: +SKIP
+        >>> SubtomogramClassifier.load("runs/demo/my_classifier").class_names  # doctest: +SKIP
+        """
+        if os.path.lexists(path):
+            if not (os.path.isdir(path) and not os.path.islink(path) and is_classifier_folder(path)):
+                raise InputError(path, "exists and is not a classifier folder; refusing to replace it")
+            if not overwrite:
+                raise InputError(path, "classifier folder exists; pass overwrite=True to replace it")
         with atomic_path(path) as tmp:
             os.makedirs(tmp)
             self.model.save(os.path.join(tmp, _MODEL_FILE))
-            meta = {"format": "aitom-fsft-classifier", "version": 1, "class_names": list(self.class_names),
-                    "box_size": self.box_size, "voxel_spacing_nm": self.voxel_spacing_nm, "meta": self.meta}
+            meta = {"format": _FORMAT, "version": 1, "class_names": list(self.class_names),
+                    "box_size": self.box_size, "voxel_spacing_nm": self.voxel_spacing_nm, "meta": json_safe(self.meta)}
             with open(os.path.join(tmp, _META_FILE), "w") as f:
-                json.dump(meta, f, indent=2)
+                json.dump(meta, f, indent=2, allow_nan=False)
         return path
 
     @classmethod
@@ -98,7 +162,7 @@ class SubtomogramClassifier:
         except (ValueError, KeyError) as e:
             raise InputError(meta_path, f"unreadable classifier description ({e})") from e
         try:
-            model = keras.saving.load_model(model_path, compile=False)
+            model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
         except Exception as e:  # Keras raises many types for a broken archive
             raise InputError(model_path, f"unreadable Keras model ({type(e).__name__}: {e})") from e
         return cls(model, class_names, box_size, meta.get("voxel_spacing_nm"), meta.get("meta"))

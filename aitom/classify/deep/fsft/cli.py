@@ -48,7 +48,23 @@ def _data_args(args):
         return load_two_domain(args.dataset)
     if not (args.source and args.target):
         raise InputError("arguments", "give --dataset DIR (a two-domain folder) or both --source and --target")
-    return args.source, args.target
+    return _load_data(args.source, args), _load_data(args.target, args)
+
+
+def _load_data(path, args):
+    """The data set at ``path``; a pickle only with ``--allow-pickle`` (pickles can run code when loaded)."""
+    from aitom.io.dataset import load_dataset
+    return load_dataset(path, trusted=args.allow_pickle)
+
+
+def _add_safety_options(p, overwrite=None):
+    """``--allow-pickle``, and ``--overwrite`` with help ``overwrite`` (what it lets the command replace)."""
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="read .pkl/.pickle data sets: pickles can run code when loaded, so only for files you trust "
+                        "(even then only NumPy arrays and built-in containers are loaded); prefer set folders "
+                        "(.npy + JSON), written by 'aitom-fsft simulate' or aitom.io.dataset.save_subtomogram_set")
+    if overwrite:
+        p.add_argument("--overwrite", action="store_true", help=overwrite)
 
 
 def cmd_train(args):
@@ -66,9 +82,11 @@ def cmd_predict(args):
     import numpy as np
     from aitom.io.atomic import atomic_open
     from .classifier import SubtomogramClassifier
+    from aitom.io.atomic import check_output
     from .pipeline import predict
+    check_output(args.out, args.overwrite, inputs=[args.data])
     clf = SubtomogramClassifier.load(args.model)
-    labels, proba = predict(clf, args.data)
+    labels, proba = predict(clf, _load_data(args.data, args))
     with atomic_open(args.out, "w") as f:
         f.write("index,class,probability," + ",".join(f"p_{c}" for c in clf.class_names) + "\n")
         for i, (l, p) in enumerate(zip(labels, proba)):
@@ -80,7 +98,8 @@ def cmd_predict(args):
 
 def cmd_evaluate(args):
     from .pipeline import evaluate
-    report = evaluate(args.model, args.data, out_dir=args.out_dir, name=args.name)
+    report = evaluate(args.model, _load_data(args.data, args), out_dir=args.out_dir, name=args.name,
+                      overwrite=args.overwrite)
     print(f"accuracy {report['accuracy']:.3f} on {report['n']} subtomograms")
     for c, a in report["per_class_accuracy"].items():
         print(f"  {c:<12} {'-' if a is None else f'{a:.3f}'}")
@@ -97,7 +116,8 @@ def summarize_runs(run_dirs):
             raise InputError(path, "missing: is this a finished run folder?")
         with open(path) as f:
             for stage, a in json.load(f).items():
-                per_stage.setdefault(stage, []).append(a["target_test_acc"])
+                if a["target_test_acc"] is not None:  # null: the run had no target test set
+                    per_stage.setdefault(stage, []).append(a["target_test_acc"])
     lines = ["| stage | target test accuracy (mean ± std) | runs | per run |", "| --- | --- | --- | --- |"]
     for stage, v in per_stage.items():
         v = np.asarray(v)
@@ -136,12 +156,13 @@ def build_parser():
 
     t = sub.add_parser("train", help="train FSFT on a source and a target data set")
     t.add_argument("--dataset", help="two-domain folder written by 'aitom-fsft simulate'")
-    t.add_argument("--source", help="source data set (folder, pickle, class folders)")
+    t.add_argument("--source", help="source data set (set folder, class folders, or a pickle with --allow-pickle)")
     t.add_argument("--target", help="target data set")
     t.add_argument("--run-dir", required=True, help="folder for checkpoints, plots and the classifier")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     t.add_argument("--stages", default="1,2.1,2.2,3", help="comma-separated subset of 1,2.1,2.2,3")
     t.add_argument("--quiet", action="store_true")
+    _add_safety_options(t)
     _add_config_options(t)
     t.set_defaults(func=cmd_train)
 
@@ -149,13 +170,15 @@ def build_parser():
     pr.add_argument("--model", required=True, help="classifier folder (<run-dir>/classifier)")
     pr.add_argument("--data", required=True, help="data set to classify")
     pr.add_argument("--out", required=True, help="CSV of predicted classes and probabilities")
+    _add_safety_options(pr, overwrite="replace --out if it exists")
     pr.set_defaults(func=cmd_predict)
 
     e = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix on labelled data")
     e.add_argument("--model", required=True)
     e.add_argument("--data", required=True)
     e.add_argument("--out-dir", required=True)
-    e.add_argument("--name", default="evaluation")
+    e.add_argument("--name", default="evaluation", help="file name stem of the report in --out-dir")
+    _add_safety_options(e, overwrite="replace the report files <name>.json and <name>_confusion.png if they exist")
     e.set_defaults(func=cmd_evaluate)
 
     sm = sub.add_parser("summarize", help="per-stage target accuracy, mean ± std over finished runs")
@@ -197,6 +220,9 @@ def main(argv=None):
         args.func(args)
     except InputError as e:
         print(f"aitom-fsft: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a failing read or write (a full disk, say): one line naming the file
+        print(f"aitom-fsft: error: {f'{e.filename}: {e.strerror}' if e.filename else e}", file=sys.stderr)
         return 2
     except RuntimeError as e:  # a corrupt checkpoint or a diverged run: one line naming it, not a traceback
         if type(e).__name__ not in ("CheckpointError", "TrainingDivergedError"):

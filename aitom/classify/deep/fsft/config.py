@@ -49,6 +49,11 @@ class FSFTConfig:
     Fine-tune baseline (``baselines.finetune``: stage 3 with γ = 0 and no D)
         finetune_epochs, finetune_lr: None uses epochs_stage3 and lr_stage3, so the baseline sees
         the target shots exactly as often as FSFT's stage 3 does.
+    Augmentation (not in the reference)
+        augment: every training batch of stages 1, 2.1 and 3 rotates each subtomogram by a random one
+            of the identity and the 180° rotations about the three box axes (``data.ROTATIONS_180``):
+            they map the missing wedge onto itself, so they add views the microscope could have recorded;
+            with 3-7 shots per class they multiply the distinct target views by four.
     Protocol
         shots: labelled target subtomograms per class; target_test_fraction: share of the remaining
         target subtomograms held out for testing (the rest is the unlabelled pool used by CORAL and
@@ -96,6 +101,7 @@ class FSFTConfig:
     finetune_epochs: int = None
     finetune_lr: float = None
 
+    augment: bool = True
     shots: int = 5
     target_test_fraction: float = 0.5
     source_val_fraction: float = 0.1

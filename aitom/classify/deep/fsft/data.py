@@ -80,38 +80,66 @@ def few_shot_split(y_source, y_target, class_names, shots, target_test_fraction=
     return FewShotSplit(cat(src_train), cat(src_val), cat(shots_idx), cat(unlabelled), cat(test))
 
 
+ROTATIONS_180 = ((), (1, 2), (0, 2), (0, 1))
+"""Axes of a volume ``[x, y, z]`` flipped by each augmentation code: identity, then 180° rotations about
+x, y and z. Each maps the missing wedge (and any wedge or cone around a box axis) onto itself and keeps
+the hand of the structure, so an augmented subtomogram is one that the microscope could have recorded."""
+
+
+def rotate_180(volumes, codes):
+    """Volumes ``(n, s, s, s)`` each rotated by 180° about the box axis of its code (see :data:`ROTATIONS_180`)."""
+    volumes = np.asarray(volumes)
+    out = volumes.copy()
+    for code, axes in enumerate(ROTATIONS_180):
+        rows = np.flatnonzero(np.asarray(codes) == code)
+        if axes and len(rows):
+            out[rows] = np.flip(volumes[rows], axis=tuple(a + 1 for a in axes))
+    return out
+
+
 def _gather_fn(x, y):
-    """A NumPy function reading a batch of rows (in sorted order, memmap-friendly), standardised."""
+    """A NumPy function reading a batch of rows (in sorted order, memmap-friendly), standardised,
+    each rotated by its augmentation code (0: as stored)."""
     y = np.asarray(y, dtype=np.int32) if y is not None else None
 
-    def gather(idx):
-        idx = np.sort(idx)
-        xb = standardize(x[idx])[..., None]
+    def gather(idx, codes):
+        order = np.argsort(idx, kind="stable")
+        idx, codes = idx[order], codes[order]
+        xb = standardize(rotate_180(x[idx], codes))[..., None]
         yb = y[idx] if y is not None else np.full(len(idx), -1, np.int32)
         return xb, yb
 
     return gather
 
 
-def batch_dataset(x, y, indices, batch_size, seed=None, drop_remainder=False):
+def augmentation_codes(n, seed):
+    """``n`` augmentation codes (uniform over :data:`ROTATIONS_180`) from ``seed``; all 0 when ``seed`` is None."""
+    if seed is None:
+        return np.zeros(n, np.int64)
+    return np.random.default_rng(seed).integers(0, len(ROTATIONS_180), size=n)
+
+
+def batch_dataset(x, y, indices, batch_size, seed=None, drop_remainder=False, augment_seed=None):
     """tf.data pipeline of standardised batches ``(x (b, s, s, s, 1) float32, y (b,) int32)``.
 
     Rows are read from ``x`` (an array or a read-only memmap) one batch at a time, so a data set
-    larger than memory streams from disk. ``seed`` shuffles the order (None keeps it).
+    larger than memory streams from disk. ``seed`` shuffles the order (None keeps it);
+    ``augment_seed`` rotates each row by a random one of :data:`ROTATIONS_180` (None: no augmentation).
     """
     indices = np.asarray(indices, dtype=np.int64)
     if seed is not None:
         indices = np.random.default_rng(seed).permutation(indices)
+    codes = augmentation_codes(len(indices), augment_seed)
     s = x.shape[1]
     gather = _gather_fn(x, y)
 
-    def load(idx):
-        xb, yb = tf.numpy_function(gather, [idx], (tf.float32, tf.int32), stateful=False)
+    def load(idx, code):
+        xb, yb = tf.numpy_function(gather, [idx, code], (tf.float32, tf.int32), stateful=False)
         xb.set_shape((None, s, s, s, 1))
         yb.set_shape((None,))
         return xb, yb
 
-    ds = tf.data.Dataset.from_tensor_slices(indices).batch(batch_size, drop_remainder=drop_remainder)
+    ds = tf.data.Dataset.from_tensor_slices((indices, codes)).batch(batch_size, drop_remainder=drop_remainder)
     return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 

@@ -16,6 +16,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from aitom.errors import InputError
+
 DOMAINS = ("source", "target")
 
 
@@ -170,7 +172,8 @@ class FSFTNetworks:
 
     def __init__(self, box_size, n_classes, config):
         if box_size < 16:
-            raise ValueError(f"box_size {box_size} is too small: four 2x poolings need at least 16 voxels")
+            raise InputError("box_size", f"{box_size} voxels is too small: the four 2x poolings need subtomograms "
+                                         "of at least 16 voxels; cut larger boxes or resample")
         self.box_size = int(box_size)
         self.n_classes = int(n_classes)
         self.config = config

@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 from aitom.errors import InputError
 
 from .checkpoint import CheckpointStore
-from .data import CROSS_DOMAIN_GROUPS, batch_dataset, cycled_permutation, sample_pair_groups, stratified_pool
+from .data import (CROSS_DOMAIN_GROUPS, augmentation_codes, batch_dataset, cycled_permutation, rotate_180,
+                   sample_pair_groups, stratified_pool)
 from .losses import (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS, confusion_targets, coral,
                      cross_entropy, sliced_wasserstein)
 from aitom.image.normalize import standardize
@@ -202,7 +203,8 @@ def stage1_source(networks, data, config, run=None):
         return {"loss": loss}
 
     def epoch_dataset(rng):
-        return batch_dataset(data.source.x, data.source.y, idx, batch, seed=int(rng.integers(2**31)), drop_remainder=True)
+        return batch_dataset(data.source.x, data.source.y, idx, batch, seed=int(rng.integers(2**31)), drop_remainder=True,
+                             augment_seed=_augment_seed(config, rng))
 
     history = _fit("1", networks, run, config.epochs_stage1, optimizer, variables, step, epoch_dataset,
                    _source_val_eval(networks, data))
@@ -255,10 +257,11 @@ def stage2_1_coral(networks, data, config, run=None):
 
     def epoch_dataset(rng):
         """One pass over the source training set; the smaller target pool is cycled, reshuffled each pass."""
-        s = batch_dataset(data.source.x, data.source.y, src, batch, seed=int(rng.integers(2**31)), drop_remainder=True)
+        s = batch_dataset(data.source.x, data.source.y, src, batch, seed=int(rng.integers(2**31)), drop_remainder=True,
+                          augment_seed=_augment_seed(config, rng))
         n_target = (len(src) // batch) * batch
         t = batch_dataset(data.target.x, None, tgt[cycled_permutation(len(tgt), n_target, rng)], batch,
-                          drop_remainder=True)
+                          drop_remainder=True, augment_seed=_augment_seed(config, rng))
         return tf.data.Dataset.zip(s, t).map(lambda a, b: (a[0], a[1], b[0], b[1]))
 
     history = _fit("2.1", networks, run, config.epochs_stage2_1, optimizer, variables, step, epoch_dataset,
@@ -341,9 +344,16 @@ def stage2_2_discriminator(networks, data, config, run=None):
 
 
 def _pair_volumes(x_a, x_b):
-    def gather(ia, ib):
-        return standardize(x_a[ia])[..., None], standardize(x_b[ib])[..., None]
+    def gather(ia, ib, ca, cb):
+        return (standardize(rotate_180(x_a[ia], ca))[..., None], standardize(rotate_180(x_b[ib], cb))[..., None])
     return gather
+
+
+def _augment_seed(config, rng):
+    """A seed for the epoch's augmentation codes (drawn from ``rng`` either way, so that turning
+    ``config.augment`` off leaves every other draw of the epoch unchanged), or None without augmentation."""
+    seed = int(rng.integers(2**31))
+    return seed if config.augment else None
 
 
 def stage3_finetune(networks, data, config, run=None):
@@ -412,14 +422,14 @@ def stage3_finetune(networks, data, config, run=None):
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return dict(out, loss=loss, source_ce=l_s, target_ce=l_t)
 
-    def load(ia, ya, ib, yb, g, *same_domain):
-        xa, xb = tf.numpy_function(gather, [ia, ib], (tf.float32, tf.float32), stateful=False)
+    def load(ia, ya, ib, yb, g, ca, cb, *same_domain):
+        xa, xb = tf.numpy_function(gather, [ia, ib, ca, cb], (tf.float32, tf.float32), stateful=False)
         xa.set_shape((None, s, s, s, 1))
         xb.set_shape((None, s, s, s, 1))
         if not same_domain:
             return xa, ya, xb, yb, g
-        ia2, ib2, g2 = same_domain
-        xa2, xb2 = tf.numpy_function(same_gather, [ia2, ib2], (tf.float32, tf.float32), stateful=False)
+        ia2, ib2, g2, ca2, cb2 = same_domain
+        xa2, xb2 = tf.numpy_function(same_gather, [ia2, ib2, ca2, cb2], (tf.float32, tf.float32), stateful=False)
         xa2.set_shape((None, s, s, s, 1))
         xb2.set_shape((None, s, s, s, 1))
         return xa, ya, xb, yb, g, xa2, xb2, g2
@@ -427,12 +437,16 @@ def stage3_finetune(networks, data, config, run=None):
     def epoch_dataset(rng):
         p = sample_pair_groups(ys[split.source_train], yt[split.target_shots], n_per_group, rng,
                                groups=CROSS_DOMAIN_GROUPS)
+        n = len(p["a"])
         cols = (split.source_train[p["a"]], p["label_a"].astype(np.int32), split.target_shots[p["b"]],
-                p["label_b"].astype(np.int32), p["group"].astype(np.int32))
+                p["label_b"].astype(np.int32), p["group"].astype(np.int32),
+                augmentation_codes(n, _augment_seed(config, rng)), augmentation_codes(n, _augment_seed(config, rng)))
         if alternating:
             q = sample_pair_groups(ys[split.source_train], yt[split.target_shots], n_per_group, rng,
                                    groups=(G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS))
-            cols += (split.source_train[q["a"]], split.source_train[q["b"]], q["group"].astype(np.int32))
+            m = len(q["a"])
+            cols += (split.source_train[q["a"]], split.source_train[q["b"]], q["group"].astype(np.int32),
+                     augmentation_codes(m, _augment_seed(config, rng)), augmentation_codes(m, _augment_seed(config, rng)))
         ds = tf.data.Dataset.from_tensor_slices(cols).batch(batch, drop_remainder=True)
         return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
