@@ -137,6 +137,152 @@ def cmd_demo(args):
     run_demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet, **settings)
 
 
+def _object_map(pairs):
+    """``--map OBJECT=CLASS ...`` as a dict."""
+    mapping = {}
+    for pair in pairs or ():
+        name, sep, cls = pair.partition("=")
+        if not (sep and name and cls):
+            raise InputError("--map", f"expected OBJECT=CLASS, got {pair!r}")
+        mapping[name] = cls
+    return mapping
+
+
+def _pad_value(text):
+    if text == "mean":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError("--pad-value", f"expected a number or 'mean', got {text!r}") from None
+
+
+def _pick_selection(objects, user, session):
+    from aitom.io.copick_project import PickSelection
+    return PickSelection(objects, user, session)
+
+
+def _print_job_summary(table, where):
+    total = table.iloc[-1]
+    counts = ", ".join(f"{c}={int(total[c])}" for c in table.columns[2:] if int(total[c]))
+    print(f"{int(total['picks'])} picks in {len(table) - 1} tomogram(s); per class: {counts or 'none'}")
+    print(f"summary: {os.path.join(where, 'summary.csv')} and summary.png")
+
+
+def cmd_copick_train(args):
+    from aitom.io.copick_project import import_copick
+    import_copick()  # before anything slow: without copick, say how to install it
+    from .copick_jobs import train_from_copick
+    result = train_from_copick(
+        _load_data(args.source, args), args.copick, args.run_dir, args.voxel_size, args.tomo_type,
+        _pick_selection(args.annotation_objects, args.annotation_user, args.annotation_session),
+        _pick_selection(args.picks_object, args.picks_user, args.picks_session), runs=args.runs,
+        object_classes=_object_map(args.map), config=_config_from_args(args), shots=args.shots,
+        max_unlabelled=args.max_unlabelled, background_per_run=args.background_per_run, resume=args.resume,
+        progress=not args.quiet, edge=args.edge, pad_value=_pad_value(args.pad_value))
+    _print_accuracy_table(result.accuracy)
+    print(f"\ntarget set: {os.path.join(args.run_dir, 'target_set')}")
+    print(f"classifier: {os.path.join(args.run_dir, 'classifier')}")
+
+
+def cmd_copick_classify(args):
+    from aitom.io.copick_project import import_copick
+    import_copick()
+    from .copick_jobs import classify_copick_project
+    table = classify_copick_project(
+        args.copick, args.model, args.out_dir, args.voxel_size, args.tomo_type,
+        _pick_selection(args.picks_object, args.picks_user, args.picks_session), args.out_user, args.out_session,
+        runs=args.runs, object_classes=_object_map(args.map), threshold=args.threshold,
+        rejected_object=args.write_rejected, batch_size=args.batch_size, edge=args.edge,
+        pad_value=_pad_value(args.pad_value), resume=args.resume, progress=not args.no_progress)
+    _print_job_summary(table, args.out_dir)
+
+
+def cmd_classify_lists(args):
+    from .jobs import classify_particle_lists
+    table = classify_particle_lists(args.picks, args.tomogram, args.model, args.out_dir, threshold=args.threshold,
+                                    batch_size=args.batch_size, edge=args.edge, pad_value=_pad_value(args.pad_value),
+                                    fmt=args.format, resume=args.resume, progress=not args.no_progress)
+    _print_job_summary(table, args.out_dir)
+
+
+def _add_copick_selection(p, project):
+    """Options shared by the copick commands: project, runs, tomograms, picks to classify, object map."""
+    p.add_argument("--copick", required=True, metavar="CONFIG", help="copick project configuration (JSON)")
+    p.add_argument("--runs", nargs="+", metavar="RUN", help="runs to use (default: all)")
+    p.add_argument("--voxel-size", type=float, required=True, help="voxel spacing (Å) of the tomograms to cut from")
+    p.add_argument("--tomo-type", required=True, help="tomogram type, e.g. wbp or denoised")
+    p.add_argument("--picks-object", nargs="+", metavar="OBJECT", help=f"picks {project}: object(s) (default: any)")
+    p.add_argument("--picks-user", help=f"picks {project}: user id (default: any)")
+    p.add_argument("--picks-session", help=f"picks {project}: session id (default: any)")
+    p.add_argument("--map", nargs="+", metavar="OBJECT=CLASS",
+                   help="object whose name differs from its class in the source data set (default: same name)")
+    p.add_argument("--edge", choices=("pad", "skip"), default="pad",
+                   help="pad boxes that reach outside the tomogram, or skip those picks")
+    p.add_argument("--pad-value", default="mean", help="'mean' (tomogram mean) or a number")
+
+
+def _add_copick_commands(sub):
+    """``copick-train``, ``copick-classify`` (need the copick extra) and ``classify-lists``."""
+    ct = sub.add_parser("copick-train", help="train FSFT with annotated copick picks as the few-shot target",
+                        description="Cut the labelled target shots (annotated picks, one object per class) and an "
+                                    "unlabelled pool (the picks to classify) out of a copick project's tomograms, "
+                                    "write them to <run-dir>/target_set and train FSFT. Needs copick: "
+                                    "pip install -e .[copick]")
+    ct.add_argument("--source", required=True, help="labelled source data set")
+    ct.add_argument("--run-dir", required=True, help="folder for the target set, checkpoints and the classifier")
+    _add_copick_selection(ct, "for the unlabelled pool (those to classify later)")
+    ct.add_argument("--annotation-user", required=True, help="user id of the annotated picks")
+    ct.add_argument("--annotation-session", help="session id of the annotated picks (default: any)")
+    ct.add_argument("--annotation-objects", nargs="+", metavar="OBJECT",
+                    help="annotated objects, one per class (default: every object of that user and session)")
+    ct.add_argument("--max-unlabelled", type=int, default=2000, help="at most this many pool picks (random)")
+    ct.add_argument("--background-per-run", type=int, default=0,
+                    help="random negatives per run away from every pick, as class 'background'")
+    ct.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    ct.add_argument("--quiet", action="store_true")
+    _add_safety_options(ct)
+    _add_config_options(ct)
+    ct.set_defaults(func=cmd_copick_train)
+
+    cc = sub.add_parser("copick-classify", help="classify every pick of a copick project; write new pick sets",
+                        description="Classify the selected picks of every run and write them back as new pick "
+                                    "sets, one per predicted class (object = class), under --out-user/--out-session, "
+                                    "score = class probability. Existing pick sets are never modified. A resumable "
+                                    "job in --out-dir (per-run CSV, summary.csv, summary.png). Needs copick: "
+                                    "pip install -e .[copick]")
+    cc.add_argument("--model", required=True, help="classifier folder (<run-dir>/classifier)")
+    cc.add_argument("--out-dir", required=True, help="job folder")
+    _add_copick_selection(cc, "to classify")
+    cc.add_argument("--out-user", required=True, help="user id of the written pick sets")
+    cc.add_argument("--out-session", required=True, help="session id of the written pick sets")
+    cc.add_argument("--threshold", type=float, help="below this top probability a pick is rejected")
+    cc.add_argument("--write-rejected", metavar="OBJECT",
+                    help="write background and below-threshold picks as a pick set of this object "
+                         "(default: leave them out)")
+    cc.add_argument("--batch-size", type=int, default=64)
+    cc.add_argument("--resume", action="store_true", help="continue a killed job in --out-dir")
+    cc.add_argument("--no-progress", action="store_true")
+    cc.set_defaults(func=cmd_copick_classify)
+
+    cl = sub.add_parser("classify-lists", help="classify several particle lists (one per tomogram) as one job",
+                        description="Classify particle lists, one per tomogram as pytom-match-pick writes them, "
+                                    "into a resumable job folder: <out-dir>/tomograms/<list> with fsft_* columns, "
+                                    "summary.csv and summary.png.")
+    cl.add_argument("--picks", nargs="+", required=True, help="particle lists (STAR, CSV, AITom pickle)")
+    cl.add_argument("--tomogram", nargs="+", required=True, metavar="MRC", help="the tomograms they name")
+    cl.add_argument("--model", required=True, help="classifier folder")
+    cl.add_argument("--out-dir", required=True, help="job folder")
+    cl.add_argument("--threshold", type=float, help="below this top probability a pick is background/unassigned")
+    cl.add_argument("--batch-size", type=int, default=64)
+    cl.add_argument("--format", help="format of every list (default: detected per list)")
+    cl.add_argument("--edge", choices=("pad", "skip"), default="pad")
+    cl.add_argument("--pad-value", default="mean", help="'mean' (tomogram mean) or a number")
+    cl.add_argument("--resume", action="store_true", help="continue a killed job in --out-dir")
+    cl.add_argument("--no-progress", action="store_true")
+    cl.set_defaults(func=cmd_classify_lists)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="aitom-fsft", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -185,6 +331,7 @@ def build_parser():
     sm.add_argument("run_dirs", nargs="+")
     sm.set_defaults(func=cmd_summarize)
 
+    _add_copick_commands(sub)
     for module in ("aitom.simulation.cli", "aitom.classify.deep.fsft.picks", "aitom.classify.deep.fsft.experiment"):
         __import__(module, fromlist=["add_parser"]).add_parser(sub)
     return p
