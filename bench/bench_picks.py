@@ -28,7 +28,8 @@ import mrcfile
 import numpy as np
 import pandas as pd
 
-from aitom.classify.deep.fsft import FSFTConfig, FSFTNetworks, SubtomogramClassifier
+from aitom.classify.deep.fsft import FSFTConfig, SubtomogramClassifier
+from aitom.classify.deep.fsft.models import FSFTNetworks
 from aitom.classify.deep.fsft.picks import classify_picks
 from aitom.classify.deep.fsft.streaming import subtomogram_dataset
 from aitom.io.tomogram import open_tomogram

@@ -176,7 +176,8 @@ def project_train_step(tf, config, batch, box, n_classes, keras_bn=False):
     """The stage-1 step as ``stages.stage1_source`` builds it, under ``_fit``'s distributed wrapper."""
     import keras
     from keras import layers
-    from aitom.classify.deep.fsft import FSFTNetworks, cross_entropy
+    from aitom.classify.deep.fsft.losses import cross_entropy
+    from aitom.classify.deep.fsft.models import FSFTNetworks
     from aitom.classify.deep.fsft import models
     saved = models.FusedBatchNormalization
     if keras_bn:  # this project before the fused layer (bench-only switch)
@@ -310,7 +311,8 @@ def section_train(args, tf, torch, results):
 
 def section_infer(args, tf, torch, results):
     import numpy as np
-    from aitom.classify.deep.fsft import FSFTConfig, FSFTNetworks, SubtomogramClassifier
+    from aitom.classify.deep.fsft import FSFTConfig, SubtomogramClassifier
+    from aitom.classify.deep.fsft.models import FSFTNetworks
     from aitom.classify.deep.fsft.stages import predict_logits
     from aitom.image.normalize import standardize
     n, box, k, bs = 256, 28, 10, 64
@@ -353,7 +355,8 @@ class _Clock:
 
 
 def pipeline_data():
-    from aitom.classify.deep.fsft import StageData, few_shot_split
+    from aitom.classify.deep.fsft.data import few_shot_split
+    from aitom.classify.deep.fsft.stages import StageData
     source = synthetic_set(100, seed=0)
     target = synthetic_set(60, shift=1.0, seed=1)
     split = few_shot_split(source.y, target.y, source.class_names, shots=5, target_test_fraction=0.5,
@@ -376,8 +379,10 @@ def _stage_samples(data, config):
 
 def section_pipeline(args, tf, torch, results):
     import keras
-    from aitom.classify.deep.fsft import (FSFTConfig, FSFTNetworks, RunContext, stage1_source, stage2_1_coral,
-                                          stage2_2_discriminator, stage3_finetune)
+    from aitom.classify.deep.fsft import (FSFTConfig, stage1_source, stage2_1_coral, stage2_2_discriminator,
+                                          stage3_finetune)
+    from aitom.classify.deep.fsft.models import FSFTNetworks
+    from aitom.classify.deep.fsft.stages import RunContext
     e1, e21, e22, e3 = (int(v) for v in args.epochs.split(","))
     config = FSFTConfig(epochs_stage1=e1, epochs_stage2_1=e21, epochs_stage2_2=e22, epochs_stage3=e3)
     data = pipeline_data()
@@ -495,7 +500,9 @@ def memmap_stream(args):
     """Stage 1 for ``--memmap-steps`` steps, reading rows of a sparse memory-mapped .npy."""
     import numpy as np
     _setup_tf(args)  # thread settings, before TensorFlow starts
-    from aitom.classify.deep.fsft import FSFTConfig, FSFTNetworks, RunContext, StageData, stage1_source
+    from aitom.classify.deep.fsft import FSFTConfig, stage1_source
+    from aitom.classify.deep.fsft.models import FSFTNetworks
+    from aitom.classify.deep.fsft.stages import RunContext, StageData
     from aitom.classify.deep.fsft.data import FewShotSplit
     from aitom.io.dataset import SubtomogramSet
     n, box, k = args.memmap_n, args.memmap_box, 10

@@ -17,8 +17,10 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, sys.argv[1])
 from fsft_helpers import blob_set, tiny_config
-from aitom.classify.deep.fsft import (FSFTNetworks, RunContext, StageData, few_shot_split, get_strategy,
-                                      stage1_source, stage2_1_coral)
+from aitom.classify.deep.fsft import get_strategy, stage1_source, stage2_1_coral
+from aitom.classify.deep.fsft.data import few_shot_split
+from aitom.classify.deep.fsft.models import FSFTNetworks
+from aitom.classify.deep.fsft.stages import RunContext, StageData
 
 source = blob_set(8, seed=0)
 target = blob_set(8, shift=1.0, seed=1)

@@ -1,8 +1,7 @@
 import numpy as np
 import tensorflow as tf
 
-from aitom.classify.deep.fsft import coral, cross_entropy
-from aitom.classify.deep.fsft.losses import batch_covariance, confusion_targets
+from aitom.classify.deep.fsft.losses import batch_covariance, confusion_targets, coral, cross_entropy
 
 
 def numpy_coral(zs, zt):

@@ -23,8 +23,11 @@ import tensorflow as tf
 from fsft_helpers import blob_set, tiny_config
 from keras import layers
 
-from aitom.classify.deep.fsft import FSFTNetworks, RunContext, StageData, cross_entropy, few_shot_split, stage1_source
-from aitom.classify.deep.fsft.models import FusedBatchNormalization
+from aitom.classify.deep.fsft import stage1_source
+from aitom.classify.deep.fsft.data import few_shot_split
+from aitom.classify.deep.fsft.losses import cross_entropy
+from aitom.classify.deep.fsft.models import FSFTNetworks, FusedBatchNormalization
+from aitom.classify.deep.fsft.stages import RunContext, StageData
 from aitom.image.normalize import standardize
 
 RTOL = 1e-5  # of the largest magnitude of the compared array

@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 from fsft_helpers import blob_set, tiny_config
 
-from aitom.classify.deep.fsft import (FSFTNetworks, StageData, TrainingDivergedError, few_shot_split,
-                                      recalibrate_batchnorm, stage1_source, stage2_1_coral, stage2_2_discriminator,
+from aitom.classify.deep.fsft import (TrainingDivergedError, stage1_source, stage2_1_coral, stage2_2_discriminator,
                                       stage3_finetune)
+from aitom.classify.deep.fsft.data import few_shot_split
+from aitom.classify.deep.fsft.models import FSFTNetworks
+from aitom.classify.deep.fsft.stages import StageData, recalibrate_batchnorm
 
 
 @pytest.fixture(scope="module")

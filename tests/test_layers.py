@@ -69,6 +69,6 @@ def test_importing_the_package_loads_no_tensorflow_until_a_name_is_used():
     code = ("import json, sys\n"
             "import aitom.classify.deep.fsft as fsft\n"
             "before = 'tensorflow' in sys.modules\n"
-            "fsft.FSFTNetworks\n"
+            "fsft.SubtomogramClassifier\n"
             "print(json.dumps([before, 'tensorflow' in sys.modules]))")
     assert json.loads(run_python(code)) == [False, True]

@@ -18,8 +18,9 @@ import pytest
 from fsft_helpers import blob_set, tiny_config
 from reliability_worker import new_volumes
 
-from aitom.classify.deep.fsft import (STAGES, CheckpointError, CheckpointStore, SubtomogramClassifier,
-                                      TrainingDivergedError, train)
+from aitom.classify.deep.fsft import CheckpointError, SubtomogramClassifier, TrainingDivergedError, train
+from aitom.classify.deep.fsft.checkpoint import CheckpointStore
+from aitom.classify.deep.fsft.stages import STAGES
 from aitom.classify.deep.fsft import cli
 from aitom.classify.deep.fsft import data as data_module
 from aitom.io.dataset import (SubtomogramSet, load_subtomogram_set, load_two_domain, save_subtomogram_set,

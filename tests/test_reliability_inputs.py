@@ -17,8 +17,9 @@ from fsft_helpers import blob_set, tiny_config
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from aitom.classify.deep.fsft import FSFTNetworks, SubtomogramClassifier, train
+from aitom.classify.deep.fsft import SubtomogramClassifier, train
 from aitom.classify.deep.fsft import cli
+from aitom.classify.deep.fsft.models import FSFTNetworks
 from aitom.errors import InputError
 from aitom.io.dataset import SubtomogramSet, save_subtomogram_set, save_two_domain, to_dj
 from aitom.io.file import put_mrc

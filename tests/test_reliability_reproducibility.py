@@ -15,7 +15,8 @@ import tensorflow as tf
 from fsft_helpers import blob_set, tiny_config
 from test_simulation_dataset import densities
 
-from aitom.classify.deep.fsft import few_shot_split, train
+from aitom.classify.deep.fsft import train
+from aitom.classify.deep.fsft.data import few_shot_split
 from aitom.simulation import dataset as sd
 
 CFG = tiny_config(epochs_stage1=2, epochs_stage2_1=2, epochs_stage2_2=2, epochs_stage3=2, widths=(4, 4, 4, 8),

@@ -6,38 +6,49 @@ Usage::
     result = train(source_dj, target_dj, shots=5, run_dir="runs/fsft")
     labels, probabilities = predict(result.classifier, subtomograms)
 
-The names below are loaded from their modules on first use (as scikit-image does), so importing the
-package costs nothing and loads neither TensorFlow nor matplotlib; the command line
-(:mod:`aitom.classify.deep.fsft.cli`) relies on this to configure TensorFlow's logging before it loads.
+Public API
+----------
+Training and use (:mod:`~aitom.classify.deep.fsft.pipeline`)
+    :func:`train`, :func:`predict`, :func:`evaluate`, :class:`FSFTResult`, :class:`FSFTConfig`
+    (:mod:`~aitom.classify.deep.fsft.config`), :class:`SubtomogramClassifier`
+    (:mod:`~aitom.classify.deep.fsft.classifier`), :func:`classify_picks`
+    (:mod:`~aitom.classify.deep.fsft.picks`)
+The four stages (:mod:`~aitom.classify.deep.fsft.stages`)
+    :func:`stage1_source`, :func:`stage2_1_coral`, :func:`stage2_2_discriminator`, :func:`stage3_finetune`
+Several devices (:mod:`~aitom.classify.deep.fsft.distribute`)
+    :func:`get_strategy`
+Errors
+    :class:`CheckpointError` (:mod:`~aitom.classify.deep.fsft.checkpoint`), :class:`TrainingDivergedError`
+
+Everything else is imported from its module: networks (``models``), losses (``losses``), few-shot splits
+and batches (``data``), checkpoints (``checkpoint``), figures (``plots``), the ``tf.data`` stream of picks
+(``streaming``), baselines and ablations (``baselines``), the experiment grid (``experiment``), the command
+line (``cli``).
+
+The names are loaded from their modules on first use (as scikit-image does), so importing the package
+costs nothing and loads neither TensorFlow nor matplotlib; the command line relies on this to configure
+TensorFlow's logging before it loads.
 """
 import importlib
 
 _EXPORTS = {
-    "CheckpointError": "checkpoint", "CheckpointStore": "checkpoint",
-    "SubtomogramClassifier": "classifier",
+    "train": "pipeline", "predict": "pipeline", "evaluate": "pipeline", "FSFTResult": "pipeline",
     "FSFTConfig": "config",
-    "FewShotSplit": "data", "batch_dataset": "data", "few_shot_split": "data", "sample_pair_groups": "data",
+    "SubtomogramClassifier": "classifier",
+    "classify_picks": "picks",
+    "stage1_source": "stages", "stage2_1_coral": "stages", "stage2_2_discriminator": "stages",
+    "stage3_finetune": "stages", "TrainingDivergedError": "stages",
     "get_strategy": "distribute",
-    "coral": "losses", "cross_entropy": "losses",
-    "FSFTNetworks": "models",
-    "STAGES": "stages", "RunContext": "stages", "StageData": "stages", "TrainingDivergedError": "stages",
-    "recalibrate_batchnorm": "stages", "stage1_source": "stages", "stage2_1_coral": "stages",
-    "stage2_2_discriminator": "stages", "stage3_finetune": "stages",
-    "FSFTResult": "pipeline", "evaluate": "pipeline", "predict": "pipeline", "train": "pipeline",
+    "CheckpointError": "checkpoint",
 }
-_ELSEWHERE = {"standardize": "aitom.image.normalize"}
 
-__all__ = sorted(_EXPORTS) + sorted(_ELSEWHERE)
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):
-    if name in _EXPORTS:
-        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
-    elif name in _ELSEWHERE:
-        module = importlib.import_module(_ELSEWHERE[name])
-    else:
+    if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(module, name)
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
     globals()[name] = value
     return value
 
