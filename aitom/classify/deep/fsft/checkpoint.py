@@ -21,7 +21,18 @@ LOCK_FILE = ".lock"
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, corrupt or does not fit the networks."""
+    """A checkpoint is missing, corrupt or does not fit the networks (a ``RuntimeError``).
+
+    The message names the checkpoint file; ``aitom-fsft`` turns it into exit code 2.
+
+    Examples
+    --------
+    >>> from aitom.classify.deep.fsft import CheckpointError
+    >>> try:
+    ...     result = train(source, target, run_dir="runs/r1", resume=True)  # doctest: +SKIP
+    ... except CheckpointError as err:
+    ...     print(err)  # doctest: +SKIP
+    """
 
 
 def _sha256(f):

@@ -58,6 +58,20 @@ class SubtomogramClassifier:
     box_size : int
     voxel_spacing_nm : float or None
     meta : dict, free-form provenance (domain, config, data set)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aitom.classify.deep.fsft import FSFTConfig, SubtomogramClassifier
+    >>> from aitom.classify.deep.fsft.models import FSFTNetworks
+    >>> networks = FSFTNetworks(16, 3, FSFTConfig())
+    >>> classifier = SubtomogramClassifier(networks.inference_model("target"), ("a", "b", "c"), box_size=16)
+    >>> x = np.random.default_rng(0).normal(size=(5, 16, 16, 16)).astype(np.float32)
+    >>> classifier.predict_proba(x).shape
+    (5, 3)
+
+    A trained one comes from :func:`aitom.classify.deep.fsft.train` (``result.classifier``) or from a
+    folder it saved: ``SubtomogramClassifier.load("runs/r1/classifier")``.
     """
 
     def __init__(self, model, class_names, box_size, voxel_spacing_nm=None, meta=None):

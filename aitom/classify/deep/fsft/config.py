@@ -62,6 +62,15 @@ class FSFTConfig:
         population statistics, set after stage 2.1 (or, without it, before the first adaptation
         stage) and after a stage 3 that trains them; False (labelled-data methods) uses the labelled
         shots instead (see doc/fsft.md); seed.
+
+    Examples
+    --------
+    >>> from aitom.classify.deep.fsft import FSFTConfig
+    >>> config = FSFTConfig(shots=3)
+    >>> config.replace(epochs_stage1=5).epochs_stage1
+    5
+    >>> FSFTConfig.from_dict(config.to_dict()) == config
+    True
     """
 
     widths: tuple = (16, 16, 16, 128)

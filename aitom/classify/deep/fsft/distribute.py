@@ -14,6 +14,17 @@ def get_strategy(kind="auto"):
         'auto': ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names more than one worker,
         ``MirroredStrategy`` over the visible GPUs when there are several, else the default
         (single-device) strategy. The other values force one.
+
+    Returns
+    -------
+    tf.distribute.Strategy
+
+    Examples
+    --------
+    >>> from aitom.classify.deep.fsft import get_strategy
+    >>> strategy = get_strategy()
+    >>> strategy.num_replicas_in_sync >= 1
+    True
     """
     if kind == "auto":
         cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})

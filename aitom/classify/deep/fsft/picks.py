@@ -147,6 +147,15 @@ def classify_picks(tomograms, picks, classifier, batch_size=64, threshold=None, 
     -------
     pandas.DataFrame
         ``picks`` with the ``fsft_*`` columns of the module docstring, same row order.
+
+    Examples
+    --------
+    >>> from aitom.classify.deep.fsft import SubtomogramClassifier, classify_picks
+    >>> from aitom.io.particles import read_particles
+    >>> picks = read_particles("TS_01_picks.star")  # doctest: +SKIP
+    >>> classifier = SubtomogramClassifier.load("runs/r1/classifier")  # doctest: +SKIP
+    >>> out = classify_picks("TS_01.mrc", picks, classifier, threshold=0.5)  # doctest: +SKIP
+    >>> out[out.fsft_class != "background"]  # doctest: +SKIP
     """
     if isinstance(tomograms, (str, os.PathLike)):
         tomograms = [tomograms]

@@ -36,9 +36,25 @@ STAGE_FUNCTIONS = {"1": stage1_source, "2.1": stage2_1_coral, "2.2": stage2_2_di
 class FSFTResult:
     """What :func:`train` returns.
 
-    classifier: the deployable classifier (target domain, or source if no adaptation stage ran);
-    networks: every trained network; split: the few-shot split; history: per-stage per-epoch
-    records; accuracy: per stage, the target test accuracy after that stage; run_dir.
+    Attributes
+    ----------
+    classifier : SubtomogramClassifier
+        The deployable classifier (target domain, or source if no adaptation stage ran).
+    networks : aitom.classify.deep.fsft.models.FSFTNetworks
+        Every trained network.
+    split : aitom.classify.deep.fsft.data.FewShotSplit
+        The few-shot split (source train / validation, target shots / unlabelled pool / test).
+    history : dict
+        Stage -> quantity -> one value per epoch.
+    accuracy : dict
+        Stage -> the target test accuracy (``"target_test_acc"``) and source validation accuracy after it.
+    run_dir : str or None
+
+    Examples
+    --------
+    >>> result = train("data/source", "data/target", shots=5)  # doctest: +SKIP
+    >>> result.accuracy["3"]["target_test_acc"]  # doctest: +SKIP
+    >>> result.classifier.save("runs/r1/classifier")  # doctest: +SKIP
     """
 
     classifier: SubtomogramClassifier
@@ -289,6 +305,11 @@ def predict(model, data, batch_size=64):
     -------
     labels : (n,) int class ids into ``classifier.class_names``
     probabilities : (n, k) float
+
+    Examples
+    --------
+    >>> labels, probabilities = predict("runs/r1/classifier", subtomograms)  # doctest: +SKIP
+    >>> [classifier.class_names[i] for i in labels]  # doctest: +SKIP
     """
     classifier = _as_classifier(model)
     s = _as_set(data, classifier)
@@ -311,6 +332,27 @@ def evaluate(model, data, out_dir=None, name="evaluation", batch_size=64, indice
     InputError. ``indices`` restricts the evaluation to those rows (read in chunks, so a memory-mapped
     set is never loaded whole). With ``out_dir``, writes ``<name>_confusion.png`` and ``<name>.json``;
     ``name`` must be a plain file name, and existing report files are replaced only with ``overwrite``.
+
+    Parameters
+    ----------
+    model : SubtomogramClassifier, FSFTResult, or the path of a saved classifier folder.
+    data : labelled data set: SubtomogramSet, folder, pickle or ``dj`` list (rows labelled -1 are skipped).
+    out_dir : folder for the report files, or None to write nothing.
+    name : file name stem of the report files.
+    batch_size : subtomograms per inference batch.
+    indices : rows of ``data`` to evaluate (default all).
+    overwrite : replace existing report files.
+
+    Returns
+    -------
+    dict
+        ``n``, ``accuracy``, ``per_class_accuracy`` (class -> accuracy, None for a class without rows),
+        ``class_names`` and ``confusion_matrix`` (rows: true class).
+
+    Examples
+    --------
+    >>> report = evaluate("runs/r1/classifier", "data/target", out_dir="runs/r1/eval")  # doctest: +SKIP
+    >>> report["accuracy"], report["per_class_accuracy"]  # doctest: +SKIP
     """
     if out_dir is not None:
         if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):

@@ -25,7 +25,16 @@ STAGES = ("1", "2.1", "2.2", "3")
 
 
 class TrainingDivergedError(RuntimeError):
-    """A loss became NaN or infinite."""
+    """A loss became NaN or infinite (a ``RuntimeError``); the message names the stage and the epoch.
+
+    Examples
+    --------
+    >>> from aitom.classify.deep.fsft import TrainingDivergedError
+    >>> try:
+    ...     result = train(source, target, lr_stage1=1e6)  # doctest: +SKIP
+    ... except TrainingDivergedError as err:
+    ...     print(err)  # doctest: +SKIP
+    """
 
 
 @dataclasses.dataclass
@@ -188,7 +197,54 @@ def _adam(lr):
 
 
 def stage1_source(networks, data, config, run=None):
-    """Stage 1: train f_0∘f_s and g with cross-entropy on the labelled source training set."""
+    """Stage 1: train f_0∘f_s and g with cross-entropy on the labelled source training set.
+
+    Parameters
+    ----------
+    networks : aitom.classify.deep.fsft.models.FSFTNetworks
+        Trained in place.
+    data : aitom.classify.deep.fsft.stages.StageData
+        Source and target sets and the few-shot split.
+    config : FSFTConfig
+    run : aitom.classify.deep.fsft.stages.RunContext, optional
+        Strategy, checkpoint store, progress bar and resume state (default: none of them).
+
+    Returns
+    -------
+    networks : FSFTNetworks
+        The same object.
+    history : dict of str to list of float
+        One value per epoch for each recorded quantity (``"loss"`` and the stage's terms).
+
+    Raises
+    ------
+    TrainingDivergedError
+        If a loss becomes NaN or infinite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aitom.classify.deep.fsft import FSFTConfig, stage1_source
+    >>> from aitom.classify.deep.fsft.data import few_shot_split
+    >>> from aitom.classify.deep.fsft.models import FSFTNetworks
+    >>> from aitom.classify.deep.fsft.stages import StageData
+    >>> from aitom.io.dataset import SubtomogramSet
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 12)
+    >>> def domain(shift):
+    ...     x = rng.normal(size=(24, 16, 16, 16)).astype(np.float32)
+    ...     x[y == 1, 4:8, 4:8, 4:8] += 3.0 + shift
+    ...     return SubtomogramSet(x, y, ("a", "b"))
+    >>> source, target = domain(0.0), domain(1.0)
+    >>> config = FSFTConfig(epochs_stage1=2, epochs_stage2_1=1, epochs_stage2_2=1, epochs_stage3=1, batch_size=8,
+    ...                     coral_batch_size=8, dcd_batch_size=8, stage3_batch_size=4, dcd_source_per_class=5,
+    ...                     shots=3)
+    >>> data = StageData(source, target, few_shot_split(source.y, target.y, ("a", "b"), shots=3))
+    >>> networks = FSFTNetworks(16, 2, config)
+    >>> networks, history = stage1_source(networks, data, config)
+    >>> len(history["loss"])
+    2
+    """
     run = run or RunContext()
     variables = networks.encoder_variables(("source",)) + networks.classifier.trainable_variables
     with run.strategy.scope():
@@ -231,6 +287,35 @@ def stage2_1_coral(networks, data, config, run=None):
     (``coral_batch_size``, lowered to the smaller pool when a pool is smaller); an epoch is one pass over
     the source training set, the target pool being cycled as often as needed. With
     ``config.alignment='swd'`` the distance is the sliced Wasserstein distance, weighted by ``swd_alpha``.
+
+    Parameters
+    ----------
+    networks : aitom.classify.deep.fsft.models.FSFTNetworks
+        Trained in place.
+    data : aitom.classify.deep.fsft.stages.StageData
+        Source and target sets and the few-shot split.
+    config : FSFTConfig
+    run : aitom.classify.deep.fsft.stages.RunContext, optional
+        Strategy, checkpoint store, progress bar and resume state (default: none of them).
+
+    Returns
+    -------
+    networks : FSFTNetworks
+        The same object.
+    history : dict of str to list of float
+        One value per epoch for each recorded quantity (``"loss"`` and the stage's terms).
+
+    Raises
+    ------
+    TrainingDivergedError
+        If a loss becomes NaN or infinite.
+
+    Examples
+    --------
+    After :func:`stage1_source` (its example builds ``networks``, ``data`` and ``config``):
+
+    >>> networks, history = stage2_1_coral(networks, data, config)  # doctest: +SKIP
+    >>> history["coral"]  # doctest: +SKIP
     """
     run = run or RunContext()
     resuming = run.resume is not None and run.resume["state"].get("stage") == "2.1"
@@ -306,6 +391,35 @@ def stage2_2_discriminator(networks, data, config, run=None):
     The frozen encoders' feature maps and embeddings of the pair pools (``dcd_source_per_class``
     source subtomograms per class, and the target shots) are computed once in inference mode; each
     epoch draws fresh balanced pairs and gathers their features on the graph.
+
+    Parameters
+    ----------
+    networks : aitom.classify.deep.fsft.models.FSFTNetworks
+        Trained in place.
+    data : aitom.classify.deep.fsft.stages.StageData
+        Source and target sets and the few-shot split.
+    config : FSFTConfig
+    run : aitom.classify.deep.fsft.stages.RunContext, optional
+        Strategy, checkpoint store, progress bar and resume state (default: none of them).
+
+    Returns
+    -------
+    networks : FSFTNetworks
+        The same object.
+    history : dict of str to list of float
+        One value per epoch for each recorded quantity (``"loss"`` and the stage's terms).
+
+    Raises
+    ------
+    TrainingDivergedError
+        If a loss becomes NaN or infinite.
+
+    Examples
+    --------
+    After :func:`stage2_1_coral`:
+
+    >>> networks, history = stage2_2_discriminator(networks, data, config)  # doctest: +SKIP
+    >>> history["pair_acc"]  # doctest: +SKIP
     """
     run = run or RunContext()
     split, ys, yt = data.split, np.asarray(data.source.y), np.asarray(data.target.y)
@@ -373,6 +487,35 @@ def stage3_finetune(networks, data, config, run=None):
     before this stage). Batches of 10-20 shots give noisy batch statistics, the deployed network
     normalises with population ones, and D was trained in stage 2.2 on inference-mode features: with
     frozen statistics the network is trained, judged by D and deployed in one and the same mode.
+
+    Parameters
+    ----------
+    networks : aitom.classify.deep.fsft.models.FSFTNetworks
+        Trained in place.
+    data : aitom.classify.deep.fsft.stages.StageData
+        Source and target sets and the few-shot split.
+    config : FSFTConfig
+    run : aitom.classify.deep.fsft.stages.RunContext, optional
+        Strategy, checkpoint store, progress bar and resume state (default: none of them).
+
+    Returns
+    -------
+    networks : FSFTNetworks
+        The same object.
+    history : dict of str to list of float
+        One value per epoch for each recorded quantity (``"loss"`` and the stage's terms).
+
+    Raises
+    ------
+    TrainingDivergedError
+        If a loss becomes NaN or infinite.
+
+    Examples
+    --------
+    After :func:`stage2_2_discriminator`:
+
+    >>> networks, history = stage3_finetune(networks, data, config)  # doctest: +SKIP
+    >>> history["dcd"], history["target_ce"]  # doctest: +SKIP
     """
     run = run or RunContext()
     split, ys, yt = data.split, np.asarray(data.source.y), np.asarray(data.target.y)
