@@ -185,3 +185,23 @@ def test_sliced_wasserstein_under_two_replicas_equals_single_device():
     assert res["replicas"] == 2
     np.testing.assert_allclose(res["mirrored"][0], res["single"][0], rtol=1e-5)
     np.testing.assert_allclose(np.array(res["mirrored"][1]), np.array(res["single"][1]), rtol=1e-4, atol=1e-5)
+
+
+def test_experiment_report_puts_the_ceiling_beside_every_accuracy_per_structure_set(domains, tmp_path):
+    out = str(tmp_path / "results")
+    for structures in ("shrec", "assemblies"):
+        run_experiment(out, source_snrs=(1000,), target_snrs=(0.1,), shots=(3,), seeds=(0,),
+                       methods=("source_only", "target_oracle"), config=CFG, simulate=lambda s, t: domains,
+                       progress=False, structures=structures)
+    runs = read_runs(os.path.join(out, "runs.csv"))
+    assert [(r["structures"], r["method"]) for r in runs] == [
+        ("shrec", "source_only"), ("shrec", "target_oracle"), ("assemblies", "source_only"),
+        ("assemblies", "target_oracle")]
+    assert runs[1]["target_val_acc"] == "" and 0 <= float(runs[0]["target_val_acc"]) <= 1
+    table = open(os.path.join(out, "results_table.md")).read()
+    header = next(line for line in table.splitlines() if line.startswith("| method |"))
+    assert "| 1000 → 0.1 |" in header and "| assemblies: 1000 → 0.1 |" in header
+    row = next(line for line in table.splitlines() if line.startswith("| source_only |"))
+    ratio = float(runs[0]["accuracy"]) / float(runs[1]["accuracy"])
+    assert f"[{ratio:.2f}×]" in row
+    assert os.path.exists(os.path.join(out, "stages_assemblies_src1000_tgt0.1_shots3.png"))

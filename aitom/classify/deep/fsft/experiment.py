@@ -37,9 +37,11 @@ PAPER_SNRS = (1000.0, 0.5, 0.1, 0.05, 0.03)
 PAPER_SHOTS = (3, 5, 7)
 SOURCE_PRESET = "cs2.2mm_dz-10um"
 TARGET_PRESET = "cs2.0mm_dz-5um"
-KEY = ("source_snr", "target_snr", "shots", "seed", "method")
-COLUMNS = KEY + ("accuracy", "stage_accuracy", "source_val_acc", "n_test", "wall_s", "peak_rss_mb", "load1",
-                 "finished", "class_names", "confusion")
+KEY = ("structures", "source_snr", "target_snr", "shots", "seed", "method")
+COLUMNS = KEY + ("accuracy", "stage_accuracy", "source_val_acc", "target_val_acc", "n_test", "wall_s", "peak_rss_mb",
+                 "load1", "finished", "class_names", "confusion")
+CEILING = "target_oracle"
+"""The method whose mean accuracy is each cell's ceiling (the same network trained on labelled target data)."""
 CSV_NAME = "runs.csv"
 
 
@@ -49,6 +51,7 @@ def _num(v):
 
 
 def _key(row):
+    row = dict(row, structures=row.get("structures") or "shrec")  # rows written before structure sets
     return tuple(_num(row[k]) if k in ("source_snr", "target_snr") else str(row[k]) for k in KEY)
 
 
@@ -57,8 +60,9 @@ def _slug(name):
     return re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-")
 
 
-def cell_name(source_snr, target_snr):
-    return f"src{_num(source_snr)}_tgt{_num(target_snr)}"
+def cell_name(source_snr, target_snr, structures="shrec"):
+    prefix = "" if structures == "shrec" else f"{structures}_"
+    return f"{prefix}src{_num(source_snr)}_tgt{_num(target_snr)}"
 
 
 def read_runs(path):
@@ -79,13 +83,15 @@ def _write_runs(rows, path):
         f.write(buf.getvalue())
 
 
-def simulated_cell(data_dir, source_snr, target_snr, n_per_class=100, box_size=28, n_classes=10,
+def simulated_cell(data_dir, source_snr, target_snr, structures="shrec", n_per_class=100, box_size=28, n_classes=10,
                    voxel_spacing_nm=1.0, seed=0, source_preset=SOURCE_PRESET, target_preset=TARGET_PRESET,
                    noise_model="aitom", progress=False):
     """The (source, target) SubtomogramSets of one cell, simulated into ``data_dir/<cell>`` once.
 
-    SNRs are in AITom's nominal units by default (``noise_model='aitom'``): the units of the FSFT
-    paper's grid (1000, 0.5, 0.1, 0.05, 0.03). See doc/simulation.md for the measured SNR they give.
+    ``structures`` names a shipped structure set (``aitom.structure.defaults.STRUCTURE_SETS``);
+    ``n_per_class`` is an int or a (source, target) pair. SNRs are in AITom's nominal units by default
+    (``noise_model='aitom'``): the units of the FSFT paper's grid (1000, 0.5, 0.1, 0.05, 0.03). See
+    doc/simulation.md for the measured SNR they give.
 
     A folder already there is reused when its recorded parameters match; otherwise InputError.
     """
@@ -93,8 +99,9 @@ def simulated_cell(data_dir, source_snr, target_snr, n_per_class=100, box_size=2
     from aitom.simulation.dataset import simulate_two_domain_dataset
     from aitom.structure import default_structure_ids, load_default_densities
 
-    path = os.path.join(data_dir, cell_name(source_snr, target_snr))
-    wanted = {"n_per_class": n_per_class, "box_size": box_size, "voxel_spacing_nm": float(voxel_spacing_nm),
+    path = os.path.join(data_dir, cell_name(source_snr, target_snr, structures))
+    counts = list(n_per_class) if isinstance(n_per_class, (tuple, list)) else [n_per_class] * 2
+    wanted = {"n_per_class": counts[0] if counts[0] == counts[1] else counts, "box_size": box_size, "voxel_spacing_nm": float(voxel_spacing_nm),
               "source_preset": source_preset, "target_preset": target_preset, "seed": seed,
               "noise_model": noise_model}
     info = os.path.join(path, "dataset.json")
@@ -111,12 +118,23 @@ def simulated_cell(data_dir, source_snr, target_snr, n_per_class=100, box_size=2
     else:
         os.makedirs(data_dir, exist_ok=True)
         ids = default_structure_ids()[:n_classes]
-        densities = load_default_densities(voxel_spacing_nm=voxel_spacing_nm, box_size=box_size, ids=ids)
-        simulate_two_domain_dataset(path, densities, n_per_class=n_per_class, box_size=box_size,
+        densities = load_default_densities(voxel_spacing_nm=voxel_spacing_nm, box_size=box_size, ids=ids,
+                                           structure_set=structures)
+        simulate_two_domain_dataset(path, densities, n_per_class=counts, box_size=box_size,
                                     voxel_spacing_nm=voxel_spacing_nm, source_snr=source_snr, target_snr=target_snr,
                                     source_preset=source_preset, target_preset=target_preset, seed=seed,
                                     noise_model=noise_model, progress=progress)
     return load_two_domain(path, mmap=False)
+
+
+def _target_val_accuracy(result, target):
+    """Accuracy on the labelled members of the unlabelled target pool (their labels are never used in
+    training): the validation score by which defaults may be tuned, apart from the test set."""
+    from .stages import accuracy
+    pool = result.split.target_unlabelled
+    pool = pool[np.asarray(target.y)[pool] >= 0]
+    domain = list(result.accuracy.values())[-1]["domain"]
+    return accuracy(result.networks, domain, target, pool) if len(pool) else float("nan")
 
 
 def _confusion(result, target):
@@ -132,7 +150,7 @@ def _confusion(result, target):
 
 def run_experiment(out_dir="doc/results", source_snrs=(1000.0,), target_snrs=(0.1,), shots=(5,), seeds=(0, 1, 2),
                    methods=BASELINES, config=None, data_dir=None, simulate=None, progress=True, report=True,
-                   **simulation):
+                   structures="shrec", **simulation):
     """Run the grid and write the CSV (and, with ``report``, the table and plots). Returns the rows.
 
     Parameters
@@ -144,8 +162,14 @@ def run_experiment(out_dir="doc/results", source_snrs=(1000.0,), target_snrs=(0.
     data_dir : where simulated cells are kept (default ``runs/experiment-data``, about 350 MB per cell
         at the default size; keep it out of ``doc/``).
     simulate : callable ``(source_snr, target_snr) -> (source, target)``; default
-        :func:`simulated_cell` with ``simulation`` (n_per_class, box_size, n_classes, voxel_spacing_nm,
-        seed, source_preset, target_preset).
+        :func:`simulated_cell` with ``structures`` and ``simulation`` (n_per_class, box_size, n_classes,
+        voxel_spacing_nm, seed, source_preset, target_preset).
+    structures : the shipped structure set simulated (a column of the CSV: one CSV holds several sets).
+
+    Besides the target test accuracy, every row records ``target_val_acc``: the accuracy on the labelled
+    members of the unlabelled target pool, whose labels no method trains on (blank for the target-trained
+    ceiling, which trains on them). Defaults are tuned on that column of one structure set, never on a
+    test accuracy.
     """
     import keras
 
@@ -156,14 +180,14 @@ def run_experiment(out_dir="doc/results", source_snrs=(1000.0,), target_snrs=(0.
     data_dir = data_dir or os.path.join("runs", "experiment-data")
     if simulate is None:
         def simulate(s, t):
-            return simulated_cell(data_dir, s, t, progress=progress, **simulation)
+            return simulated_cell(data_dir, s, t, structures, progress=progress, **simulation)
     os.makedirs(os.path.join(out_dir, "histories"), exist_ok=True)
     csv_path = os.path.join(out_dir, CSV_NAME)
     rows = read_runs(csv_path)
     done = {_key(r) for r in rows}
     plan = [(s, t, k, seed, m) for s in source_snrs for t in target_snrs for k in shots for seed in seeds
             for m in methods]
-    todo = [p for p in plan if _key(dict(zip(KEY, p))) not in done]
+    todo = [p for p in plan if _key(dict(zip(KEY, (structures,) + p))) not in done]
     bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="runs", unit="run", disable=not progress)
     cells = {}
     for p in todo:
@@ -174,14 +198,17 @@ def run_experiment(out_dir="doc/results", source_snrs=(1000.0,), target_snrs=(0.
             shared = SharedStages(source, target)
             cfg = config.replace(seed=seed, shots=k)
             for name in names:
-                bar.set_postfix_str(f"{cell_name(s_snr, t_snr)} shots {k} seed {seed} {name}")
+                cell = cell_name(s_snr, t_snr, structures)
+                bar.set_postfix_str(f"{cell} shots {k} seed {seed} {name}")
                 result = resolve_method(name)(source, target, k, cfg, shared)
                 cm = _confusion(result, target)
-                with atomic_open(os.path.join(out_dir, "histories", f"{cell_name(s_snr, t_snr)}_shots{k}_seed{seed}_"
-                                                                    f"{_slug(name)}.json"), "w") as f:
+                with atomic_open(os.path.join(out_dir, "histories", f"{cell}_shots{k}_seed{seed}_{_slug(name)}.json"),
+                                 "w") as f:
                     json.dump(result.history, f)
+                val = float("nan") if name == CEILING else _target_val_accuracy(result, target)
                 rows.append({
-                    "source_snr": _num(s_snr), "target_snr": _num(t_snr), "shots": k, "seed": seed, "method": name,
+                    "structures": structures, "source_snr": _num(s_snr), "target_snr": _num(t_snr), "shots": k,
+                    "seed": seed, "method": name, "target_val_acc": "" if np.isnan(val) else f"{val:.6f}",
                     "accuracy": f"{final_accuracy(result):.6f}",
                     "stage_accuracy": json.dumps({st: round(a["target_test_acc"], 6)
                                                   for st, a in result.accuracy.items()}),
@@ -265,53 +292,74 @@ def _stage_bars(stage_means, path, title):
 
 
 def write_report(out_dir, methods=None, csv_path=None):
-    """Write the Markdown table and the plots from ``<out_dir>/runs.csv``; returns the table's text."""
+    """Write the Markdown table and the plots from ``<out_dir>/runs.csv``; returns the table's text.
+
+    Every accuracy is printed with its ratio to the cell's ceiling (the mean of :data:`CEILING`'s runs
+    there), when the ceiling ran in that cell.
+    """
     from . import plots
 
     rows = read_runs(csv_path or os.path.join(out_dir, CSV_NAME))
     if not rows:
         raise InputError(csv_path or os.path.join(out_dir, CSV_NAME), "no runs to report")
+    for r in rows:
+        r["structures"] = r.get("structures") or "shrec"
     methods = _order({r["method"] for r in rows}, list(methods or []))
     shots = sorted({int(r["shots"]) for r in rows})
-    cells = sorted({(float(r["source_snr"]), float(r["target_snr"])) for r in rows}, key=lambda c: (-c[0], -c[1]))
+    cells = sorted({(r["structures"], float(r["source_snr"]), float(r["target_snr"])) for r in rows},
+                   key=lambda c: (c[0] != "shrec", c[0], -c[1], -c[2]))
     by = {}
     for r in rows:
-        by.setdefault((float(r["source_snr"]), float(r["target_snr"]), int(r["shots"]), r["method"]), []).append(r)
+        by.setdefault((r["structures"], float(r["source_snr"]), float(r["target_snr"]), int(r["shots"]), r["method"]),
+                      []).append(r)
+
+    def label(c):
+        return ("" if c[0] == "shrec" else f"{c[0]}: ") + f"{_num(c[1])} → {_num(c[2])}"
 
     lines = ["# FSFT experiment: target test accuracy", "",
-             "Mean ± standard deviation over seeds (n runs) of the target test accuracy; the best mean of a "
-             "column in bold. Generated by `aitom.classify.deep.fsft.experiment.write_report` from `runs.csv`.", ""]
+             "Mean ± standard deviation over seeds (n runs) of the target test accuracy, and in brackets its ratio "
+             f"to the cell's ceiling (`{CEILING}`: the same network trained on labelled target data); the best "
+             "mean of a column in bold. `val`: mean accuracy on the unlabelled target pool's hidden labels (the "
+             "validation score used for tuning). Generated by `aitom.classify.deep.fsft.experiment.write_report` "
+             "from `runs.csv`.", ""]
     for k in shots:
-        columns = [(s, t) for s, t in cells if any(by.get((s, t, k, m)) for m in methods)]
-        stats = {(s, t, m): _mean_std([float(r["accuracy"]) for r in by[(s, t, k, m)]])
-                 for s, t in columns for m in methods if by.get((s, t, k, m))}
-        best = {c: max(v[0] for (s, t, m), v in stats.items() if (s, t) == c) for c in columns}
+        columns = [c for c in cells if any(by.get(c + (k, m)) for m in methods)]
+        stats = {c + (m,): _mean_std([float(r["accuracy"]) for r in by[c + (k, m)]])
+                 for c in columns for m in methods if by.get(c + (k, m))}
+        ceiling = {c: stats[c + (CEILING,)][0] for c in columns if c + (CEILING,) in stats}
+        best = {c: max(v[0] for key, v in stats.items() if key[:3] == c and key[3] != CEILING) for c in columns
+                if any(key[:3] == c and key[3] != CEILING for key in stats)}
         lines += [f"## {k} shots per class", "",
-                  "| method | " + " | ".join(f"{_num(s)} → {_num(t)}" for s, t in columns) + " |",
+                  "| method | " + " | ".join(label(c) for c in columns) + " |",
                   "|---|" + "---|" * len(columns)]
         for m in methods:
-            if not any((s, t, m) in stats for s, t in columns):
+            if not any(c + (m,) in stats for c in columns):
                 continue
             entries = []
-            for s, t in columns:
-                if (s, t, m) not in stats:
+            for c in columns:
+                if c + (m,) not in stats:
                     entries.append("–")
                     continue
-                mean, std, n = stats[(s, t, m)]
+                mean, std, n = stats[c + (m,)]
                 txt = f"{mean:.3f} ± {std:.3f} ({n})"
-                entries.append(f"**{txt}**" if mean == best[(s, t)] else txt)
+                if c in ceiling and m != CEILING:
+                    txt += f" [{mean / ceiling[c]:.2f}×]"
+                vals = [float(r["target_val_acc"]) for r in by[c + (k, m)] if r.get("target_val_acc")]
+                if vals:
+                    txt += f", val {np.mean(vals):.3f}"
+                entries.append(f"**{txt}**" if mean == best.get(c) else txt)
             lines.append(f"| {m} | " + " | ".join(entries) + " |")
         lines.append("")
     for k in shots:
-        for s, t in cells:
-            present = [m for m in methods if by.get((s, t, k, m))]
+        for c in cells:
+            present = [m for m in methods if by.get(c + (k, m))]
             if not present:
                 continue
-            seeds = sorted({int(r["seed"]) for m in present for r in by[(s, t, k, m)]})
-            acc = {(m, int(r["seed"])): float(r["accuracy"]) for m in present for r in by[(s, t, k, m)]}
-            stage_acc = {m: [json.loads(r["stage_accuracy"]) for r in by[(s, t, k, m)]] for m in present}
+            seeds = sorted({int(r["seed"]) for m in present for r in by[c + (k, m)]})
+            acc = {(m, int(r["seed"])): float(r["accuracy"]) for m in present for r in by[c + (k, m)]}
+            stage_acc = {m: [json.loads(r["stage_accuracy"]) for r in by[c + (k, m)]] for m in present}
             ref = "fsft" if "fsft" in present else None
-            lines += [f"## SNR {_num(s)} → {_num(t)}, {k} shots: per seed, per stage, paired with fsft", "",
+            lines += [f"## {label(c)}, {k} shots: per seed, per stage, paired with fsft", "",
                       "Seeds share the split (shots, unlabelled pool, test set) across methods. Stage columns: "
                       "mean accuracy after that stage. Paired: mean of (fsft − method) over seeds, and "
                       "seeds where fsft is better / equal / worse.", "",
@@ -347,28 +395,34 @@ def write_report(out_dir, methods=None, csv_path=None):
     with atomic_open(os.path.join(out_dir, "results_table.md"), "w") as f:
         f.write(text)
 
-    # heat-maps: one figure per shot count, one panel per method, source SNR x target SNR
-    s_values = sorted({c[0] for c in cells}, reverse=True)
-    t_values = sorted({c[1] for c in cells}, reverse=True)
-    for k in shots:
-        grids = {}
-        for m in methods:
-            g = np.full((len(s_values), len(t_values)), np.nan)
-            for i, s in enumerate(s_values):
-                for j, t in enumerate(t_values):
-                    rs = by.get((s, t, k, m))
-                    if rs:
-                        g[i, j] = np.mean([float(r["accuracy"]) for r in rs])
-            grids[m] = g
-        _heatmaps(grids, [_num(v) for v in s_values], [_num(v) for v in t_values],
-                  os.path.join(out_dir, f"heatmap_shots{k}.png"), title=f"target test accuracy, {k} shots")
+    # heat-maps: one figure per structure set and shot count, one panel per method, source SNR x target SNR
+    for g in sorted({c[0] for c in cells}):
+        s_values = sorted({c[1] for c in cells if c[0] == g}, reverse=True)
+        t_values = sorted({c[2] for c in cells if c[0] == g}, reverse=True)
+        for k in shots:
+            grids = {}
+            for m in methods:
+                grid = np.full((len(s_values), len(t_values)), np.nan)
+                for i, sv in enumerate(s_values):
+                    for j, tv in enumerate(t_values):
+                        rs = by.get((g, sv, tv, k, m))
+                        if rs:
+                            grid[i, j] = np.mean([float(r["accuracy"]) for r in rs])
+                if np.isfinite(grid).any():
+                    grids[m] = grid
+            if grids:
+                prefix = "" if g == "shrec" else f"{g}_"
+                _heatmaps(grids, [_num(v) for v in s_values], [_num(v) for v in t_values],
+                          os.path.join(out_dir, f"heatmap_{prefix}shots{k}.png"),
+                          title=f"{g}: target test accuracy, {k} shots")
     # per-stage accuracy bars and confusion matrices (lowest seed) per cell and shot count
     os.makedirs(os.path.join(out_dir, "confusion"), exist_ok=True)
-    for s, t in cells:
+    for c in cells:
+        name = cell_name(c[1], c[2], c[0])
         for k in shots:
             stage_means = {}
             for m in methods:
-                rs = by.get((s, t, k, m))
+                rs = by.get(c + (k, m))
                 if not rs:
                     continue
                 per = [json.loads(r["stage_accuracy"]) for r in rs]
@@ -378,12 +432,11 @@ def write_report(out_dir, methods=None, csv_path=None):
                 acc = np.trace(cm) / max(cm.sum(), 1)
                 plots.save_confusion_matrix(
                     cm, json.loads(first["class_names"]),
-                    os.path.join(out_dir, "confusion",
-                                 f"{cell_name(s, t)}_shots{k}_{_slug(m)}_seed{first['seed']}.png"),
-                    title=f"{m}, SNR {_num(s)} → {_num(t)}, {k} shots, seed {first['seed']}: {acc:.3f}")
+                    os.path.join(out_dir, "confusion", f"{name}_shots{k}_{_slug(m)}_seed{first['seed']}.png"),
+                    title=f"{m}, {label(c)}, {k} shots, seed {first['seed']}: {acc:.3f}")
             if stage_means:
-                _stage_bars(stage_means, os.path.join(out_dir, f"stages_{cell_name(s, t)}_shots{k}.png"),
-                            title=f"SNR {_num(s)} → {_num(t)}, {k} shots: accuracy after each stage")
+                _stage_bars(stage_means, os.path.join(out_dir, f"stages_{name}_shots{k}.png"),
+                            title=f"{label(c)}, {k} shots: accuracy after each stage")
     return text
 
 
@@ -416,8 +469,10 @@ def cmd_experiment(args):
     if args.report_only:
         print(write_report(args.out, methods=_methods(args.methods)))
         return
-    simulation = {"n_per_class": args.n_per_class, "box_size": args.box_size, "n_classes": args.n_classes,
-                  "voxel_spacing_nm": args.voxel_spacing_nm, "seed": args.data_seed, "noise_model": args.noise_model}
+    counts = _ints(args.n_per_class)
+    simulation = {"n_per_class": counts[0] if len(counts) == 1 else counts, "box_size": args.box_size,
+                  "n_classes": args.n_classes, "voxel_spacing_nm": args.voxel_spacing_nm, "seed": args.data_seed,
+                  "noise_model": args.noise_model, "structures": args.structures}
     run_experiment(args.out, _floats(args.source_snrs), _floats(args.target_snrs), _ints(args.grid_shots),
                    _ints(args.seeds), _methods(args.methods), _config_from_args(args), data_dir=args.data_dir,
                    progress=not args.quiet, **simulation)
@@ -442,7 +497,10 @@ def add_parser(subparsers):
     p.add_argument("--methods", default=",".join(BASELINES),
                    help="comma-separated names from aitom.classify.deep.fsft.baselines.METHODS, optionally with "
                         "[field=value,...], e.g. fsft[coral_alpha=50]")
-    p.add_argument("--n-per-class", type=int, default=100)
+    p.add_argument("--structures", default="shrec",
+                   help="shipped structure set to simulate: shrec (asymmetric units, default) or assemblies")
+    p.add_argument("--n-per-class", default="100",
+                   help="subtomograms per class and domain, or SOURCE,TARGET (e.g. 100,200)")
     p.add_argument("--box-size", type=int, default=28)
     p.add_argument("--n-classes", type=int, default=10)
     p.add_argument("--voxel-spacing-nm", type=float, default=1.0)
