@@ -179,9 +179,9 @@ def cmd_copick_train(args):
         _pick_selection(args.picks_object, args.picks_user, args.picks_session), runs=args.runs,
         object_classes=_object_map(args.map), config=_config_from_args(args), shots=args.shots,
         max_unlabelled=args.max_unlabelled, background_per_run=args.background_per_run, resume=args.resume,
-        progress=not args.quiet, edge=args.edge, pad_value=_pad_value(args.pad_value))
+        progress=not args.quiet, edge=args.edge, pad_value=_pad_value(args.pad_value), target_dir=args.target_dir)
     _print_accuracy_table(result.accuracy)
-    print(f"\ntarget set: {os.path.join(args.run_dir, 'target_set')}")
+    print(f"\ntarget set: {args.target_dir or args.run_dir.rstrip(os.sep) + '_target'}")
     print(f"classifier: {os.path.join(args.run_dir, 'classifier')}")
 
 
@@ -227,10 +227,11 @@ def _add_copick_commands(sub):
     ct = sub.add_parser("copick-train", help="train FSFT with annotated copick picks as the few-shot target",
                         description="Cut the labelled target shots (annotated picks, one object per class) and an "
                                     "unlabelled pool (the picks to classify) out of a copick project's tomograms, "
-                                    "write them to <run-dir>/target_set and train FSFT. Needs copick: "
+                                    "write them as a data set (--target-dir) and train FSFT. Needs copick: "
                                     "pip install -e .[copick]")
     ct.add_argument("--source", required=True, help="labelled source data set")
-    ct.add_argument("--run-dir", required=True, help="folder for the target set, checkpoints and the classifier")
+    ct.add_argument("--run-dir", required=True, help="folder for checkpoints, plots and the classifier")
+    ct.add_argument("--target-dir", help="folder for the target data set (default: <run-dir>_target)")
     _add_copick_selection(ct, "for the unlabelled pool (those to classify later)")
     ct.add_argument("--annotation-user", required=True, help="user id of the annotated picks")
     ct.add_argument("--annotation-session", help="session id of the annotated picks (default: any)")
