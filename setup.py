@@ -24,7 +24,8 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-xdist>=3", "hypothesis>=6"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "hypothesis>=6", "copick>=1.31,<2"],
+        "copick": ["copick>=1.31,<2"],  # copick projects (aitom.io.copick_project); pulls zarr<3, s3fs, dask
         "bench": ["torch"],
     },
     entry_points={"console_scripts": ["aitom-fsft=aitom.classify.deep.fsft.cli:main"]},
