@@ -251,7 +251,6 @@ METHODS = {
 """name -> callable(source, target, shots=5, config=None, shared=None, progress=False) -> FSFTResult."""
 
 BASELINES = ("source_only", "finetune", "coral", "swd", "fada", "fsft")
-ABLATIONS = ("fsft_no_coral", "fsft_alternating", "fsft_no_3d")
 
 _NAME = re.compile(r"^([a-z0-9_]+)(?:\[(.*)\])?$")
 
@@ -292,5 +291,5 @@ def run_method(name, source, target, shots=5, config=None, shared=None, progress
     return resolve_method(name)(source, target, shots, config, shared, progress)
 
 
-__all__ = ["ABLATIONS", "BASELINES", "METHODS", "Cost", "FSFTResult", "SharedStages", "adabn", "final_accuracy",
+__all__ = ["BASELINES", "METHODS", "Cost", "FSFTResult", "SharedStages", "adabn", "final_accuracy",
            "finetune", "resolve_method", "run_method", "source_only", "staged_method", "target_oracle"]

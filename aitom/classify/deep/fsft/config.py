@@ -7,7 +7,6 @@ Adam learning rates 1e-3 / 2e-4 / 2e-4 / 1e-3, encoder widths 16, 16, 16, 128, D
 Where this package departs from the reference, the field's comment says why.
 """
 import dataclasses
-import json
 
 
 @dataclasses.dataclass
@@ -162,6 +161,3 @@ class FSFTConfig:
         if "widths" in d:
             d["widths"] = tuple(d["widths"])
         return cls(**d)
-
-    def to_json(self):
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
