@@ -108,6 +108,7 @@ _RUN_ENTRIES = {"config.json", "split.json", "checkpoints", "classifier", "histo
 
 def _claim_run_dir(run_dir):
     """Mark an empty (or new) ``run_dir`` as a run folder; refuse a folder that holds anything else."""
+    os.makedirs(run_dir, exist_ok=True)
     entries = {n for n in os.listdir(run_dir) if not n.startswith(".")}  # hidden: .lock, killed writes' temporaries
     if os.path.exists(os.path.join(run_dir, RUN_MARKER)) or (
             entries <= _RUN_ENTRIES and {"config.json", "split.json"} <= entries):
@@ -121,7 +122,6 @@ def _claim_run_dir(run_dir):
 
 def _prepare_run_dir(run_dir, resume, config, split):
     """Record config and split in a new run folder, or check them against a resumed one."""
-    _claim_run_dir(run_dir)
     cfg_path, split_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, "split.json")
     if resume and os.path.exists(cfg_path) and os.path.exists(split_path):  # (a kill may fall between the two writes)
         with open(cfg_path) as f:
@@ -221,6 +221,7 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
     if start_from is not None:
         history, acc, completed = _adopt(start_from, networks, config, split)
     if run_dir is not None:
+        _claim_run_dir(run_dir)  # before the lock: a folder that is not a run gets no .lock file either
         held.enter_context(run_lock(run_dir))
         _prepare_run_dir(run_dir, resume, config, split)
         store = run.store = CheckpointStore(run_dir)
