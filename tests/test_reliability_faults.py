@@ -20,6 +20,7 @@ from reliability_worker import new_volumes
 
 from aitom.classify.deep.fsft import CheckpointError, SubtomogramClassifier, TrainingDivergedError, train
 from aitom.classify.deep.fsft.checkpoint import CheckpointStore
+from aitom.classify.deep.fsft.pipeline import RUN_MARKER
 from aitom.classify.deep.fsft.stages import STAGES
 from aitom.classify.deep.fsft import cli
 from aitom.classify.deep.fsft import data as data_module
@@ -128,6 +129,7 @@ def test_sigkill_in_every_stage_then_resume_reproduces_the_uninterrupted_run(tmp
     run_dir = str(tmp_path / "run")
     os.makedirs(run_dir)
     # as if an earlier attempt was killed between writing config.json and split.json
+    open(os.path.join(run_dir, RUN_MARKER), "w").close()
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump(CFG.to_dict(), f)
     folder = os.path.join(run_dir, "checkpoints")

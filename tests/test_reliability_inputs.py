@@ -309,6 +309,91 @@ def test_picks_outside_the_tomogram_are_skipped_with_a_reason(tomogram, model_di
     assert list(result["fsft_class"] == "skipped") == [False, True, True, False]
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_pick_in_a_nan_patch_is_skipped_with_a_reason_not_classified(tmp_path, model_dir, capsys):
+    v = np.random.default_rng(0).normal(size=(40, 36, 32)).astype(np.float32)
+    v[4:12, 4:12, 4:12] = np.nan  # a damaged region (x, y, z)
+    with mrcfile.new(tmp_path / "TS_1.mrc", data=np.ascontiguousarray(v.transpose(2, 1, 0))) as mrc:
+        mrc.voxel_size = 10.0
+    picks = tmp_path / "picks.csv"
+    # in the patch; clear of it; a box crossing the edge, padded with the tomogram mean (NaN here)
+    picks.write_text("x_px,y_px,z_px\n8,8,8\n25,20,20\n1,28,24\n")
+    base = ["classify-picks", "--tomogram", tmp_path / "TS_1.mrc", "--picks", picks, "--model", model_dir,
+            "--no-progress"]
+    assert cli.main([str(a) for a in base + ["--out", tmp_path / "out.csv"]]) == 0
+    assert "skipped=2" in capsys.readouterr().out
+    result = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert list(result["fsft_skip_reason"]) == ["non_finite_voxels", "", "non_finite_voxels"]
+    assert result["fsft_class"][0] == "skipped" and result["fsft_class"][1] in ("class0", "class1", "class2")
+    assert result["fsft_probability"][0] == "" and float(result["fsft_probability"][1]) > 0
+    assert cli.main([str(a) for a in base + ["--out", tmp_path / "out2.csv", "--pad-value", "0"]]) == 0
+    padded = pd.read_csv(tmp_path / "out2.csv", keep_default_na=False)
+    assert list(padded["fsft_skip_reason"]) == ["non_finite_voxels", "", ""]
+
+
+# arrays given to predict and evaluate are checked as data sets are
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda x: np.where(np.arange(len(x))[:, None, None, None] == 1, np.nan, x),
+     r"^data.x \(subtomogram 1\): 4096 of 4096 voxels are NaN or infinite"),
+    (lambda x: x.astype(np.complex64), r"^data.x: dtype complex64, expected float32"),
+])
+def test_predict_and_evaluate_refuse_arrays_with_nan_rows_or_complex_values(sets, model_dir, change, problem):
+    from aitom.classify.deep.fsft import evaluate, predict
+    x = change(sets[1].x[:3].copy())
+    clf = SubtomogramClassifier.load(model_dir)
+    with pytest.raises(InputError, match=problem):
+        predict(clf, x)
+    with pytest.raises(InputError, match=problem):
+        evaluate(clf, SubtomogramSet(x, np.arange(3), sets[1].class_names))
+    with pytest.raises(InputError, match=r"^subtomograms: "):
+        clf.predict_proba(x)
+
+
+# train's arguments and outputs
+
+@pytest.mark.parametrize("shots, expected", [(None, 4), (2, 2)])
+def test_shots_argument_does_not_override_the_config_unless_given(sets, shots, expected):
+    result = train(*sets, shots=shots, config=tiny_config(shots=4, epochs_stage1=0), stages=("1",), progress=False)
+    assert len(result.split.target_shots) == expected * len(sets[1].class_names)
+    assert result.classifier.meta["config"]["shots"] == expected
+
+
+def test_accuracy_json_is_valid_json_without_a_target_test_set(tmp_path, sets):
+    import json
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+
+    train(*sets, config=tiny_config(target_test_fraction=0.0, epochs_stage1=0), stages=("1",),
+          run_dir=tmp_path / "run", progress=False)
+    accuracy = strict((tmp_path / "run" / "accuracy.json").read_text())
+    assert accuracy["1"]["target_test_acc"] is None and 0 <= accuracy["1"]["source_val_acc"] <= 1
+    strict((tmp_path / "run" / "history.json").read_text())
+    assert strict((tmp_path / "run" / "classifier" / "classifier.json").read_text())["meta"]["accuracy"] == accuracy
+
+
+def test_a_box_size_below_16_is_one_line(tmp_path, sets, capsys):
+    for name, s in zip(("source", "target"), sets):
+        save_subtomogram_set(set_like(s, x=np.ascontiguousarray(s.x[:, :12, :12, :12])), tmp_path / name)
+    msg = run_cli(["train", "--source", tmp_path / "source", "--target", tmp_path / "target",
+                   "--run-dir", tmp_path / "run", *NO_TRAINING], capsys)
+    assert msg.startswith("box_size: 12 voxels is too small")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_stage_2_1_pool_too_small_is_refused_before_stage_1_trains(tmp_path, capsys):
+    source = blob_set(6, n_classes=1, seed=0)
+    target = blob_set(1, n_classes=1, seed=1)  # one target subtomogram: the shot; no unlabelled pool
+    for name, s in (("source", source), ("target", target)):
+        save_subtomogram_set(s, tmp_path / name)
+    msg = run_cli(["train", "--source", tmp_path / "source", "--target", tmp_path / "target", "--run-dir",
+                   tmp_path / "run", "--stages", "1,2.1", "--shots", "1", "--widths", "4,4,4,8",
+                   "--batch-size", "4", "--epochs-stage1", "50"], capsys)
+    assert msg.startswith("target: stage 2.1 needs at least two unlabelled target subtomograms")
+    assert not (tmp_path / "run").exists()  # refused before anything ran or was written
+
+
 # property: a particle list written as STAR reads back the same, or the write is refused
 
 _NA_WORDS = {"", "#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "-nan", "1.#ind", "1.#qnan", "<na>", "n/a", "na",
