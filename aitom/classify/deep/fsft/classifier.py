@@ -90,7 +90,7 @@ class SubtomogramClassifier:
         dtype = np.asarray(x).dtype
         if dtype.kind not in "fiu":
             raise InputError(source, f"expected real values, got {dtype}")
-        bad = np.flatnonzero(~np.isfinite(np.asarray(x)).reshape(shape[0], -1).all(axis=1))
+        bad = np.flatnonzero(~np.isfinite(np.asarray(x)).all(axis=(1, 2, 3)))  # also for n = 0
         if bad.size:
             raise InputError(source, f"subtomogram {bad[0]} holds NaN or infinite values ({bad.size} of "
                                      f"{shape[0]} do); its class would be meaningless")
