@@ -131,3 +131,12 @@ def test_without_copick_says_how_to_install(monkeypatch):
         cp.import_copick()
     with pytest.raises(InputError, match="not installed"):
         cp.open_project("anything.json")
+
+
+def test_module_loads_neither_tensorflow_nor_copick():
+    import subprocess
+    code = ("import json, sys\nimport aitom.io.copick_project\n"
+            "print(json.dumps([m for m in ('tensorflow', 'keras', 'matplotlib.pyplot', 'copick', 'zarr') "
+            "if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
