@@ -17,6 +17,13 @@ frameworks and not two data loaders. ``stage2_2(..., reference_algorithm=True)``
 encoders on every discriminator batch, as the reference does; ``False`` precomputes the pools'
 features once, as this project does.
 
+``TorchFSFT(..., reference_faults=True)`` trains as the public reference does, faults included, for the
+accuracy comparison of ``bench/reference_accuracy.py``: softmax before the cross-entropy (applied twice),
+CORAL with the unsquared Frobenius norm ``||C_s - C_t||_F / 4d^2``, one BatchNorm per shared block for both
+domains, stage 2.1 stopping at the smaller pool, no BatchNorm recalibration. It is scored the honest
+way: the final model (not the best on the test set), in inference mode, on a target test set disjoint
+from the shots (:meth:`TorchFSFT.predict`).
+
 PyTorch is an optional bench dependency (``pip install torch``; CPU wheels suffice).
 """
 import numpy as np
@@ -81,10 +88,12 @@ def classifier_network(n_classes, widths=(16, 16, 16, 128)):
     return nn.Sequential(Encoder1(widths[:2]), Encoder2(widths[1:]), nn.Linear(widths[3], n_classes))
 
 
-def coral(zs, zt):
+def coral(zs, zt, squared=True):
+    """Deep CORAL; ``squared=False`` is the reference's ``torch.norm(C_s - C_t) / (4 d^2)``."""
     d = zs.shape[1]
     cs, ct = torch.cov(zs.T), torch.cov(zt.T)
-    return ((cs - ct) ** 2).sum() / (4 * d * d)
+    diff = ((cs - ct) ** 2).sum()
+    return (diff if squared else torch.sqrt(diff)) / (4 * d * d)
 
 
 def to_tensor(x, channels_last=False):
@@ -102,10 +111,11 @@ def load_batch(x, idx, channels_last=False):
 class TorchFSFT:
     """The four FSFT stages in PyTorch with the project's hyper-parameters (``FSFTConfig``)."""
 
-    def __init__(self, box_size, n_classes, config, channels_last=False, seed=0):
+    def __init__(self, box_size, n_classes, config, channels_last=False, seed=0, reference_faults=False):
         torch.manual_seed(seed)
         w = config.widths
         self.config, self.cl, self.n_classes = config, channels_last, n_classes
+        self.faults = reference_faults
         self.f = {"source": Encoder1(w[:2]), "target": Encoder1(w[:2])}
         self.f0 = Encoder2(w[1:])
         self.g = nn.Linear(w[3], n_classes)
@@ -125,6 +135,18 @@ class TorchFSFT:
     def encode(self, x, domain):
         f = self.f[domain](x)
         return f, self.f0(f)
+
+    def _ce(self, logits, labels):
+        """Cross-entropy; with the reference's fault, of the softmax of the logits (softmax twice)."""
+        return F.cross_entropy(F.softmax(logits, 1) if self.faults else logits, labels)
+
+    def predict(self, x, idx, domain="target", batch=64):
+        """Class ids of rows ``np.sort(idx)`` through ``domain``'s encoder, in inference mode (the honest score)."""
+        self._train(False)
+        idx = np.sort(idx)
+        with torch.no_grad():
+            return np.concatenate([self.g(self.encode(load_batch(x, idx[i:i + batch], self.cl), domain)[1])
+                                   .argmax(1).numpy() for i in range(0, len(idx), batch)])
 
     def accuracy(self, x, y, idx, batch=64):
         self._train(False)
@@ -148,8 +170,7 @@ class TorchFSFT:
             for i in range(0, len(order) - batch + 1, batch):
                 b = np.sort(order[i:i + batch])
                 opt.zero_grad()
-                loss = F.cross_entropy(self.g(self.encode(load_batch(xs, b, self.cl), "source")[1]),
-                                       torch.from_numpy(ys[b]))
+                loss = self._ce(self.g(self.encode(load_batch(xs, b, self.cl), "source")[1]), torch.from_numpy(ys[b]))
                 loss.backward()
                 opt.step()
             self.accuracy(xs, ys, data.split.source_val)
@@ -171,11 +192,13 @@ class TorchFSFT:
                 opt.zero_grad()
                 _, zs = self.encode(load_batch(data.source.x, bs, self.cl), "source")
                 _, zt = self.encode(load_batch(data.target.x, bt, self.cl), "target")
-                loss = F.cross_entropy(self.g(zs), torch.from_numpy(ys[bs])) + c.coral_alpha * coral(zs, zt)
+                loss = (self._ce(self.g(zs), torch.from_numpy(ys[bs]))
+                        + c.coral_alpha * coral(zs, zt, squared=not self.faults))
                 loss.backward()
                 opt.step()
             self.accuracy(data.source.x, ys, data.split.source_val)
-        self.recalibrate(data.target.x, _unlabelled(data.split))
+        if not self.faults:
+            self.recalibrate(data.target.x, _unlabelled(data.split))
 
     def recalibrate(self, x, idx, batch=64):
         """Target BatchNorm running statistics = mean of batch statistics (cumulative average)."""
@@ -226,7 +249,7 @@ class TorchFSFT:
                     fa, fb, za, zb = feats[ia], feats[ib], embs[ia], embs[ib]
                 opt.zero_grad()
                 logits = self.dcd(torch.cat([za, zb], 1), self.conv_dcd(torch.cat([fa, fb], 1)))
-                loss = F.cross_entropy(logits, torch.from_numpy(g.astype(np.int64)))
+                loss = self._ce(logits, torch.from_numpy(g.astype(np.int64)))
                 loss.backward()
                 opt.step()
 
@@ -255,15 +278,16 @@ class TorchFSFT:
                 fa, za = self.encode(xa, "source")
                 fb, zb = self.encode(xb, "target")
                 dcd_labels = np.where(p["group"][sl] == 1, 0, 2)
-                l_dcd = F.cross_entropy(self.dcd(torch.cat([za, zb], 1), self.conv_dcd(torch.cat([fa, fb], 1))),
-                                        torch.from_numpy(dcd_labels))
-                loss = (F.cross_entropy(self.g(za), torch.from_numpy(p["label_a"][sl].astype(np.int64)))
-                        + F.cross_entropy(self.g(zb), torch.from_numpy(p["label_b"][sl].astype(np.int64)))
+                l_dcd = self._ce(self.dcd(torch.cat([za, zb], 1), self.conv_dcd(torch.cat([fa, fb], 1))),
+                                 torch.from_numpy(dcd_labels))
+                loss = (self._ce(self.g(za), torch.from_numpy(p["label_a"][sl].astype(np.int64)))
+                        + self._ce(self.g(zb), torch.from_numpy(p["label_b"][sl].astype(np.int64)))
                         + c.gamma * l_dcd)
                 loss.backward()
                 opt.step()
             self.accuracy(data.source.x, ys, split.source_val)
-        self.recalibrate(data.target.x, _unlabelled(split))
+        if not self.faults:
+            self.recalibrate(data.target.x, _unlabelled(split))
 
 
 def _unlabelled(split):
