@@ -6,6 +6,7 @@ import pytest
 
 MODULES = [
     "aitom.image.normalize",
+    "aitom.image.vol.wedge.util",
     "aitom.io.file",
     "aitom.io.tomogram",
     "aitom.classify.deep.fsft.checkpoint",

@@ -5,7 +5,8 @@ import scipy.fft
 
 from aitom.errors import InputError
 from aitom.geometry.rotate import rotate
-from aitom.simulation.tomogram import missing_wedge_rfft, particle_radius, place_particles, simulate_tomogram
+from aitom.image.vol.wedge.util import missing_wedge_rfft
+from aitom.simulation.tomogram import particle_radius, place_particles, simulate_tomogram
 
 SHAPE = (64, 56, 40)
 

@@ -9,9 +9,10 @@ Model
    about the box centre ``s // 2``) is added at that centre.
 2. The whole volume is filtered by the CTF (:func:`aitom.image.optics.ctf.create`) and a missing wedge:
    tilt about y, beam along z, tilts up to ``+-tilt_range_deg``, so Fourier coefficients with
-   ``|f_x| < tan(90 - tilt_range_deg) |f_z|`` (physical frequencies) are removed. The wedge is built
-   from physical frequencies rather than with :func:`aitom.image.vol.wedge.util.wedge_mask`, whose angles
-   are in Fourier-index units and are therefore only right for cubic volumes.
+   ``|f_x| < tan(90 - tilt_range_deg) |f_z|`` (physical frequencies) are removed
+   (:func:`aitom.image.vol.wedge.util.missing_wedge_rfft`: the rule of
+   :func:`aitom.image.vol.wedge.util.wedge_mask` on physical frequencies, whose angles hold for
+   non-cubic tomograms too).
 3. White noise, passed through the same missing wedge (noise in the projections is back-projected too),
    is added so that ``var(signal) / var(noise) = snr`` over the tomogram.
 
@@ -27,6 +28,7 @@ from aitom.errors import InputError
 from aitom.geometry.ang_loc import random_rotation_matrix, rotation_matrix_zyz_normalized_angle
 from aitom.geometry.rotate import rotate
 from aitom.image.optics import ctf as optics_ctf
+from aitom.image.vol.wedge.util import missing_wedge_rfft
 from aitom.io.particles import COORDINATE_COLUMNS
 
 
@@ -69,29 +71,6 @@ def particle_radius(density, fraction=0.01):
     if len(support) == 0:
         return 0.0
     return float(np.sqrt(((support - s // 2) ** 2).sum(axis=1)).max())
-
-
-def missing_wedge_rfft(shape, tilt_range_deg):
-    """Missing-wedge filter in ``rfftn`` layout, from physical frequencies.
-
-    Parameters
-    ----------
-    shape : tuple of 3 int
-        Volume shape ``(nx, ny, nz)``.
-    tilt_range_deg : float
-        Largest tilt angle (degrees) of a symmetric tilt series about y; 90 keeps everything.
-
-    Returns
-    -------
-    numpy.ndarray, shape (nx, ny, nz // 2 + 1), float32
-        1 where ``|f_x| >= tan(90 - tilt_range_deg) |f_z|`` (and on the ``f_x = f_z = 0`` line), else 0.
-    """
-    if not 0 < tilt_range_deg <= 90:
-        raise InputError("tilt_range_deg", f"must be in (0, 90], got {tilt_range_deg!r}")
-    fx = np.fft.fftfreq(shape[0])[:, None, None]
-    fz = np.fft.rfftfreq(shape[2])[None, None, :]
-    keep = np.abs(fx) >= np.tan(np.deg2rad(90.0 - tilt_range_deg)) * np.abs(fz)
-    return np.broadcast_to(keep, (shape[0], shape[1], shape[2] // 2 + 1)).astype(np.float32)
 
 
 def ctf_rfft(shape, voxel_spacing_nm, defocus_um, voltage_kv=300.0, cs_mm=2.0, sigma=None):

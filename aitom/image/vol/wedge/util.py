@@ -1,4 +1,10 @@
-"""Missing-wedge masks in Fourier space (AITom ``image.vol.wedge.util``, after TOM's ``tom_wedge``)."""
+"""Missing-wedge masks in Fourier space (AITom ``image.vol.wedge.util``, after TOM's ``tom_wedge``).
+
+One rule, :func:`_kept`, decides which Fourier coefficients a tilt series records; it is evaluated on two
+grids: :func:`wedge_mask` on Fourier indices in the ``fftshift`` layout (AITom's), and
+:func:`missing_wedge_rfft` on physical frequencies in the ``rfftn`` layout (right for non-cubic volumes,
+used to filter whole tomograms).
+"""
 import numpy as np
 
 from aitom.errors import InputError
@@ -54,9 +60,49 @@ def wedge_mask(size, ang1, ang2=None, tilt_axis=1, sphere_mask=True):
     mid_co = vol_util.fft_mid_co(size)
     g = vol_util.grid_displacement_to_center(size, mid_co=mid_co)
     x0, x1 = (g[d] for d in _WEDGE_PLANE[tilt_axis])
-    t1, t2 = np.tan(np.deg2rad(ang1)), np.tan(np.deg2rad(ang2))
-    keep = ((x0 >= t2 * x1) & (x0 >= t1 * x1)) | ((x0 <= t1 * x1) & (x0 <= t2 * x1))
-    mask = keep.astype(np.float64)
+    mask = _kept(x0, x1, ang1, ang2).astype(np.float64)
     if sphere_mask:
         mask *= vol_util.sphere_mask(size, center=mid_co)
     return mask
+
+
+def missing_wedge_rfft(shape, tilt_range_deg):
+    """Missing-wedge filter in ``rfftn`` layout, from physical frequencies.
+
+    The rule of :func:`wedge_mask` (tilt about y, beam along z, missing half-angle
+    ``90 - tilt_range_deg``) on the frequencies ``numpy.fft.fftfreq`` / ``rfftfreq`` of each axis, so that
+    the wedge has its nominal angle for any volume shape, not only cubes.
+
+    Parameters
+    ----------
+    shape : tuple of 3 int
+        Volume shape ``(nx, ny, nz)``.
+    tilt_range_deg : float
+        Largest tilt angle (degrees) of a symmetric tilt series about y; 90 keeps everything.
+
+    Returns
+    -------
+    numpy.ndarray, shape (nx, ny, nz // 2 + 1), float32
+        1 where ``|f_x| >= tan(90 - tilt_range_deg) |f_z|`` (and on the ``f_x = f_z = 0`` line), else 0.
+
+    Examples
+    --------
+    >>> from aitom.image.vol.wedge.util import missing_wedge_rfft
+    >>> w = missing_wedge_rfft((16, 8, 12), 60)
+    >>> w.shape, float(w[0, 0, 0]), float(w[0, 0, 3]), float(w[4, 0, 1])
+    ((16, 8, 7), 1.0, 0.0, 1.0)
+    """
+    if not 0 < tilt_range_deg <= 90:
+        raise InputError("tilt_range_deg", f"must be in (0, 90], got {tilt_range_deg!r}")
+    missing = 90.0 - tilt_range_deg
+    fx = np.fft.fftfreq(shape[0])[:, None, None]
+    fz = np.fft.rfftfreq(shape[2])[None, None, :]
+    keep = _kept(fx, fz, -missing, missing)
+    return np.broadcast_to(keep, (shape[0], shape[1], shape[2] // 2 + 1)).astype(np.float32)
+
+
+def _kept(x0, x1, ang1, ang2):
+    """True where a coefficient at ``(x0, x1)`` (in-plane coordinates, ``x1`` along the beam) is recorded:
+    outside the missing wedge between the lines at ``ang1`` and ``ang2`` degrees from the beam axis."""
+    t1, t2 = np.tan(np.deg2rad(ang1)), np.tan(np.deg2rad(ang2))
+    return ((x0 >= t2 * x1) & (x0 >= t1 * x1)) | ((x0 <= t1 * x1) & (x0 <= t2 * x1))
