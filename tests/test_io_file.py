@@ -176,6 +176,22 @@ def test_progress_bar_output_is_the_same(mrc_path):
     assert np.array_equal(read_mrc_data(mrc_path, show_progress=True), volume())
 
 
+def test_progress_is_the_keyword_and_show_progress_a_deprecated_alias(mrc_path, capsys):
+    assert np.array_equal(read_mrc_data(mrc_path, progress=True), volume())
+    assert "v.mrc" in capsys.readouterr().err  # the bar, on stderr, named after the file
+    read_mrc_data(mrc_path)
+    assert capsys.readouterr().err == ""
+    with pytest.warns(DeprecationWarning, match="progress="):
+        read_mrc_data(mrc_path, show_progress=True)
+    assert "v.mrc" in capsys.readouterr().err
+
+
+def test_mrc_suffix_is_the_one_list_of_mrc_file_endings():
+    from aitom.io.file import mrc_suffix
+    assert [mrc_suffix(n) for n in ("a.mrc", "B.MAP", "c.rec.gz", "d.st", "e.mrc.bz2", "f.npy", "mrc", "g.mrcs")] == [
+        ".mrc", ".map", ".rec.gz", ".st", ".mrc.bz2", "", "", ""]
+
+
 def test_pickle_round_trip_and_errors(tmp_path):
     obj = {"a": np.arange(3), "b": [1, "x"]}
     pickle_dump(obj, tmp_path / "o.pkl")

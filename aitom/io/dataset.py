@@ -22,13 +22,12 @@ from tqdm import tqdm
 
 from aitom.errors import InputError
 from aitom.io.atomic import atomic_path
-from aitom.io.file import PICKLE_SUFFIXES, pickle_load, read_mrc_data, read_mrc_header
+from aitom.io.file import PICKLE_SUFFIXES, mrc_suffix, pickle_load, read_mrc_data, read_mrc_header
 
 SET_FORMAT = "aitom-subtomogram-set"
 TWO_DOMAIN_FORMAT = "aitom-two-domain-dataset"
 VERSION = 1
 X_FILE, Y_FILE, META_FILE, DATASET_FILE = "subtomograms.npy", "labels.npy", "meta.json", "dataset.json"
-MRC_SUFFIXES = (".mrc", ".map", ".rec", ".mrc.gz", ".map.gz", ".rec.gz")
 _CHUNK_VOXELS = 1 << 22
 
 
@@ -518,7 +517,7 @@ def _class_files(path):
         if name.startswith(".") or not os.path.isdir(folder):
             continue
         files = sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                       if not f.startswith(".") and f.lower().endswith((".npy",) + MRC_SUFFIXES))
+                       if not f.startswith(".") and (f.lower().endswith(".npy") or mrc_suffix(f)))
         if not files:
             raise InputError(folder, "class folder holds no .npy or MRC files")
         out.append((name, files))

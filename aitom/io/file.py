@@ -32,6 +32,34 @@ _FLOAT_MODES = (2, 12)
 _INT_MODES = (0, 1, 6)
 _CHUNK_VOXELS = 1 << 22
 _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error)
+MRC_SUFFIXES = (".mrc", ".map", ".rec", ".st")
+"""File-name endings of MRC files (``.st``: IMOD's tilt-series stack), each also gzip- or bzip2-compressed."""
+COMPRESSED_SUFFIXES = (".gz", ".bz2")
+
+
+def mrc_suffix(name):
+    """The MRC ending of a file name, compression included, in lower case; ``""`` when it has none.
+
+    Parameters
+    ----------
+    name : str or os.PathLike
+
+    Returns
+    -------
+    str
+        One of :data:`MRC_SUFFIXES`, possibly followed by one of :data:`COMPRESSED_SUFFIXES`.
+
+    Examples
+    --------
+    >>> from aitom.io.file import mrc_suffix
+    >>> mrc_suffix("TS_01.MRC"), mrc_suffix("emd_1234.map.gz"), mrc_suffix("volume.npy")
+    ('.mrc', '.map.gz', '')
+    """
+    lower = os.fspath(name).lower()
+    for end in [m + c for m in MRC_SUFFIXES for c in COMPRESSED_SUFFIXES] + list(MRC_SUFFIXES):
+        if lower.endswith(end):
+            return end
+    return ""
 
 
 def _opener(path):
@@ -202,20 +230,22 @@ def get_mrc_voxel_spacing(path):
     return read_mrc_header(path)["voxel_spacing_A"]
 
 
-def read_mrc_data(path, show_progress=False, allow_int=False, check_finite=True):
+def read_mrc_data(path, progress=False, allow_int=False, check_finite=True, *, show_progress=None):
     """Read an MRC volume as a float32 array indexed ``[x, y, z]``.
 
     Parameters
     ----------
     path : str or os.PathLike
         Plain, gzip- or bzip2-compressed MRC file.
-    show_progress : bool
+    progress : bool
         Show a progress bar while converting the data.
     allow_int : bool
         Accept integer modes 0, 1 and 6 (int8, int16, uint16) and convert them to float32; by default
         only float modes 2 and 12 are read.
     check_finite : bool
         Refuse volumes holding NaN or infinite values.
+    show_progress : bool, optional
+        Deprecated name of ``progress`` (AITom's); warns and takes precedence when given.
 
     Returns
     -------
@@ -229,6 +259,9 @@ def read_mrc_data(path, show_progress=False, allow_int=False, check_finite=True)
         Missing, truncated, corrupt or non-MRC file; complex or (without ``allow_int``) integer
         mode; non-finite values.
     """
+    if show_progress is not None:
+        warnings.warn("read_mrc_data(show_progress=) is deprecated; use progress=", DeprecationWarning, stacklevel=2)
+        progress = show_progress
     path = os.fspath(path)
     header = _raw_header(path)[0]
     mode = int(header["mode"])
@@ -254,7 +287,7 @@ def read_mrc_data(path, show_progress=False, allow_int=False, check_finite=True)
     out = np.empty(src.shape, dtype=np.float32)
     step = max(1, _CHUNK_VOXELS // (out.shape[0] * out.shape[1]))
     bad = 0
-    for k in tqdm(range(0, out.shape[2], step), disable=not show_progress, desc=os.path.basename(path)):
+    for k in tqdm(range(0, out.shape[2], step), disable=not progress, desc=os.path.basename(path)):
         block = out[:, :, k:k + step]
         block[...] = src[:, :, k:k + step]
         if check_finite:

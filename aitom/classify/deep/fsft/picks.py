@@ -32,7 +32,7 @@ from tqdm import tqdm
 from aitom.classify.deep.fsft.classifier import SubtomogramClassifier, softmax
 from aitom.errors import InputError
 from aitom.io.atomic import check_output
-from aitom.io.file import read_mrc_header
+from aitom.io.file import mrc_suffix, read_mrc_header
 from aitom.io.particles import FORMATS, detect_format, read_particles, write_particles
 from aitom.classify.deep.fsft.streaming import subtomogram_dataset
 from aitom.io.tomogram import open_tomogram
@@ -42,7 +42,6 @@ BACKGROUND = "background"
 UNASSIGNED = "unassigned"
 SKIPPED = "skipped"
 NON_FINITE = "non_finite_voxels"
-_MRC_SUFFIXES = (".mrc", ".rec", ".map", ".st")
 
 
 def tomogram_aliases(path):
@@ -52,7 +51,7 @@ def tomogram_aliases(path):
     ``<name>``; e.g. ``/d/rec_TS_01.mrc`` -> ``{'rec_TS_01.mrc', 'rec_TS_01', 'TS_01'}``.
     """
     base = os.path.basename(os.fspath(path))
-    stem = base[:-len(os.path.splitext(base)[1])] if base.lower().endswith(_MRC_SUFFIXES) else base
+    stem = base[:len(base) - len(mrc_suffix(base))]
     return {base, stem, stem[len("rec_"):] if stem.startswith("rec_") else stem}
 
 
