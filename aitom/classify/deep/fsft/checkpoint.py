@@ -86,12 +86,19 @@ def _named_variables(objects):
 
 
 class CheckpointStore:
-    """The checkpoints of one run, in ``<run_dir>/checkpoints``; keeps the newest ``keep``."""
+    """The checkpoints of one run, in ``<run_dir>/checkpoints``; keeps the newest ``keep``.
 
-    def __init__(self, run_dir, keep=2):
+    ``write=False`` (the non-chief workers of a multi-worker run, ``distribute.is_chief``): ``save``
+    reads and checks the values as the chief does, but writes nothing; ``latest`` and ``restore`` read
+    the chief's checkpoints.
+    """
+
+    def __init__(self, run_dir, keep=2, write=True):
         self.dir = os.path.join(os.fspath(run_dir), "checkpoints")
         self.keep = keep
-        os.makedirs(self.dir, exist_ok=True)
+        self.write = write
+        if write:
+            os.makedirs(self.dir, exist_ok=True)
 
     def save(self, tag, objects, state):
         """Write all ``objects`` (``{name: list of variables}``) and the JSON-able ``state``.
@@ -107,6 +114,8 @@ class CheckpointStore:
         if bad:  # e.g. BatchNorm statistics of NaN data: never replace a good checkpoint with it
             raise CheckpointError(f"{self.dir}: not saving {tag}: {bad[0]} holds NaN or infinite values "
                                   f"({len(bad)} arrays do); the last good checkpoint stays current")
+        if not self.write:
+            return
         npz, manifest_path = (os.path.join(self.dir, f"{tag}{ext}") for ext in (".npz", ".json"))
         previous, current = self._latest_tag(), None
         try:

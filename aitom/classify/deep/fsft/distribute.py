@@ -1,4 +1,12 @@
-"""Choice of the ``tf.distribute`` strategy every training loop runs under."""
+"""Choice of the ``tf.distribute`` strategy every training loop runs under, and which process writes.
+
+Several machines: every worker runs the same ``train(...)`` call with ``TF_CONFIG`` (or a SLURM
+allocation, see doc/distributed.md) describing the cluster; :func:`get_strategy` then returns a
+``MultiWorkerMirroredStrategy``. Every worker computes every step (the global batch is split across
+the replicas) and reads every variable; only the chief (:func:`is_chief`) writes checkpoints, the
+run folder's records and the classifier. To resume, every worker reads the chief's checkpoints, so
+``run_dir`` must be on a file system all workers see.
+"""
 import json
 import os
 
@@ -42,3 +50,18 @@ def get_strategy(kind="auto"):
     if kind == "default":
         return tf.distribute.get_strategy()
     raise ValueError(f"unknown strategy kind {kind!r}: use auto, default, mirrored or multi_worker")
+
+
+def is_chief(strategy=None):
+    """Whether this process writes files for the run: True except on non-chief workers of a cluster.
+
+    The chief is the ``chief`` task of ``TF_CONFIG``, or worker 0 when the cluster has none
+    (TensorFlow's ``strategy.extended.should_checkpoint``). Single-process strategies are always chief.
+
+    Examples
+    --------
+    >>> is_chief(tf.distribute.get_strategy())
+    True
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    return bool(strategy.extended.should_checkpoint)

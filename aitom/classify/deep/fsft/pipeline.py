@@ -24,7 +24,7 @@ from .checkpoint import CheckpointStore, run_lock
 from .classifier import SubtomogramClassifier, json_safe
 from .config import FSFTConfig
 from .data import FewShotSplit, few_shot_split
-from .distribute import get_strategy
+from .distribute import get_strategy, is_chief
 from .models import FSFTNetworks
 from .stages import (STAGES, RunContext, StageData, _unlabelled_pool, accuracy, stage1_source, stage2_1_coral,
                      stage2_2_discriminator, stage3_finetune)
@@ -120,8 +120,8 @@ def _claim_run_dir(run_dir):
         f.write("aitom-fsft run folder: written by aitom.classify.deep.fsft.train\n")
 
 
-def _prepare_run_dir(run_dir, resume, config, split):
-    """Record config and split in a new run folder, or check them against a resumed one."""
+def _prepare_run_dir(run_dir, resume, config, split, write=True):
+    """Record config and split in a new run folder (``write``: the chief), or check them against a resumed one."""
     cfg_path, split_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, "split.json")
     if resume and os.path.exists(cfg_path) and os.path.exists(split_path):  # (a kill may fall between the two writes)
         with open(cfg_path) as f:
@@ -135,8 +135,9 @@ def _prepare_run_dir(run_dir, resume, config, split):
         return
     if os.path.exists(os.path.join(run_dir, "checkpoints", "latest.json")):
         raise InputError(run_dir, "already holds a run: pass resume=True to continue it, or choose another folder")
-    _write_json(config.to_dict(), cfg_path)
-    _write_json(split.to_dict(), split_path)
+    if write:
+        _write_json(config.to_dict(), cfg_path)
+        _write_json(split.to_dict(), split_path)
 
 
 _STAGE_FIELDS = {"1": ("widths", "bn_momentum", "bn_epsilon", "epochs_stage1", "batch_size", "lr_stage1", "augment"),
@@ -180,7 +181,8 @@ def train(source, target, shots=None, config=None, run_dir=None, resume=False, s
         be new, empty or a run folder; it is locked for the whole run, so a second ``train`` on it
         fails at once (:func:`.checkpoint.run_lock`).
     resume : continue the run in ``run_dir`` from its last completed stage or epoch.
-    strategy : a ``tf.distribute`` strategy (default: :func:`get_strategy`).
+    strategy : a ``tf.distribute`` strategy (default: :func:`get_strategy`). Under a multi-worker
+        strategy every worker makes this call; only the chief writes to ``run_dir`` (doc/distributed.md).
     stages : subset of ("1", "2.1", "2.2", "3"), run in that order (ablations drop some).
     start_from : an :class:`FSFTResult` of the same data, shots and seed that stopped before stage
         3 (e.g. ``stages=("1",)``): its completed stages are taken as done here (weights, histories
@@ -220,11 +222,13 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
     run = RunContext(strategy=strategy, progress=progress)
     if start_from is not None:
         history, acc, completed = _adopt(start_from, networks, config, split)
+    chief = is_chief(strategy)  # the other workers of a multi-worker run write nothing (doc/distributed.md)
     if run_dir is not None:
-        _claim_run_dir(run_dir)  # before the lock: a folder that is not a run gets no .lock file either
-        held.enter_context(run_lock(run_dir))
-        _prepare_run_dir(run_dir, resume, config, split)
-        store = run.store = CheckpointStore(run_dir)
+        if chief:
+            _claim_run_dir(run_dir)  # before the lock: a folder that is not a run gets no .lock file either
+            held.enter_context(run_lock(run_dir))
+        _prepare_run_dir(run_dir, resume, config, split, write=chief)
+        store = run.store = CheckpointStore(run_dir, write=chief)
         manifest = store.latest() if resume else None
         if manifest is not None:
             state = manifest["state"]
@@ -262,7 +266,7 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
         source.voxel_spacing_nm,
         meta={"domain": _stage_domain(completed), "stages": completed, "config": config.to_dict(), "accuracy": acc})
     result = FSFTResult(classifier, networks, split, history, acc, run_dir)
-    if run_dir is not None:
+    if run_dir is not None and chief:
         _write_outputs(result, target)
     return result
 
