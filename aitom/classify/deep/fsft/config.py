@@ -48,6 +48,11 @@ class FSFTConfig:
     Fine-tune baseline (``baselines.finetune``: stage 3 with γ = 0 and no D)
         finetune_epochs, finetune_lr: None uses epochs_stage3 and lr_stage3, so the baseline sees
         the target shots exactly as often as FSFT's stage 3 does.
+    Learning rate (not in the reference, which keeps every rate constant)
+        lr_schedule: 'cosine' (default): each stage's rate decays along a half cosine to 0 over the
+            stage, so that the network a stage hands on is not a snapshot of a noisy trajectory (with a
+            constant 1e-3, stage 1's source validation accuracy jumps between 0.68 and 0.94 from one
+            epoch to the next, doc/results.md); 'constant': the reference's.
     Augmentation (not in the reference)
         augment: every training batch of stages 1, 2.1 and 3 rotates each subtomogram by a random one
             of the identity and the 180° rotations about the three box axes (``data.ROTATIONS_180``):
@@ -110,6 +115,7 @@ class FSFTConfig:
     finetune_lr: float = None
 
     augment: bool = True
+    lr_schedule: str = "cosine"
     shots: int = 5
     target_test_fraction: float = 0.5
     source_val_fraction: float = 0.1
@@ -141,7 +147,8 @@ class FSFTConfig:
              and all(is_int(w) and w >= 1 for w in v), "four integers >= 1"),
         ]
         rules += [(("alignment",), False, lambda v: v in ("coral", "swd"), "'coral' or 'swd'"),
-                  (("coral_loss",), False, lambda v: v in ("paper", "normalized"), "'paper' or 'normalized'")]
+                  (("coral_loss",), False, lambda v: v in ("paper", "normalized"), "'paper' or 'normalized'"),
+                  (("lr_schedule",), False, lambda v: v in ("cosine", "constant"), "'cosine' or 'constant'")]
         for names, optional, ok, want in rules:
             for name in names:
                 value = getattr(self, name, None)

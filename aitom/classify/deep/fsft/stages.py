@@ -192,7 +192,12 @@ def _source_val_eval(networks, data):
     return lambda: {"source_val_acc": accuracy(networks, "source", data.source, data.split.source_val)}
 
 
-def _adam(lr):
+def _adam(lr, config, epochs, steps_per_epoch):
+    """Adam at ``lr``; with ``config.lr_schedule == 'cosine'`` the rate decays along a half cosine to 0
+    over the stage's ``epochs * steps_per_epoch`` steps (the optimizer's step count is checkpointed, so a
+    resumed stage continues the schedule)."""
+    if config.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * steps_per_epoch))
     return keras.optimizers.Adam(learning_rate=lr)
 
 
@@ -247,10 +252,10 @@ def stage1_source(networks, data, config, run=None):
     """
     run = run or RunContext()
     variables = networks.encoder_variables(("source",)) + networks.classifier.trainable_variables
-    with run.strategy.scope():
-        optimizer = _adam(config.lr_stage1)
     idx = data.split.source_train
     batch = min(config.batch_size, len(idx))
+    with run.strategy.scope():
+        optimizer = _adam(config.lr_stage1, config, config.epochs_stage1, len(idx) // batch)
 
     def step(x, y):
         with tf.GradientTape() as tape:
@@ -322,12 +327,12 @@ def stage2_1_coral(networks, data, config, run=None):
     if not resuming:
         networks.target_from_source()
     variables = networks.encoder_variables() + networks.classifier.trainable_variables
-    with run.strategy.scope():
-        optimizer = _adam(config.lr_stage2_1)
     src, tgt = data.split.source_train, _unlabelled_pool(data.split)
     batch = min(config.coral_batch_size, len(src), len(tgt))
     if batch < 2:
         raise ValueError("stage 2.1 needs at least two unlabelled target subtomograms for a covariance")
+    with run.strategy.scope():
+        optimizer = _adam(config.lr_stage2_1, config, config.epochs_stage2_1, len(src) // batch)
     key, alpha, distance = _alignment_loss(config, optimizer)
 
     def step(xs, ys, xt, _):
@@ -433,7 +438,7 @@ def stage2_2_discriminator(networks, data, config, run=None):
     batch = min(config.dcd_batch_size, 4 * n_per_group)
     variables = networks.discriminator.trainable_variables
     with run.strategy.scope():
-        optimizer = _adam(config.lr_stage2_2)
+        optimizer = _adam(config.lr_stage2_2, config, config.epochs_stage2_2, 4 * n_per_group // batch)
     disc = networks.discriminator
 
     def step(fa, fb, za, zb, group):
@@ -523,7 +528,7 @@ def stage3_finetune(networks, data, config, run=None):
     batch = min(config.stage3_batch_size, 2 * n_per_group)
     variables = networks.encoder_variables() + networks.classifier.trainable_variables
     with run.strategy.scope():
-        optimizer = _adam(config.lr_stage3)
+        optimizer = _adam(config.lr_stage3, config, config.epochs_stage3, 2 * n_per_group // batch)
     gamma, w_source = float(config.gamma), float(config.stage3_source_weight)
     alternating = bool(config.stage3_alternating)
     use_dcd = alternating or gamma != 0.0
@@ -532,7 +537,7 @@ def stage3_finetune(networks, data, config, run=None):
     if alternating:
         d_variables = disc.trainable_variables
         with run.strategy.scope():
-            d_optimizer = _adam(config.lr_stage2_2)
+            d_optimizer = _adam(config.lr_stage2_2, config, config.epochs_stage3, 2 * n_per_group // batch)
         extra["optimizer_D"] = (d_optimizer, d_variables)
     bn_training = not config.stage3_freeze_bn
     s = data.source.x.shape[1]
