@@ -26,8 +26,8 @@ from .config import FSFTConfig
 from .data import FewShotSplit, few_shot_split
 from .distribute import get_strategy, is_chief
 from .models import FSFTNetworks
-from .stages import (STAGES, RunContext, StageData, _unlabelled_pool, accuracy, stage1_source, stage2_1_coral,
-                     stage2_2_discriminator, stage3_finetune)
+from .stages import (STAGES, RunContext, StageData, _unlabelled_pool, accuracy, calibrate_target_batchnorm,
+                     stage1_source, stage2_1_coral, stage2_2_discriminator, stage3_finetune)
 
 STAGE_FUNCTIONS = {"1": stage1_source, "2.1": stage2_1_coral, "2.2": stage2_2_discriminator, "3": stage3_finetune}
 
@@ -140,11 +140,12 @@ def _prepare_run_dir(run_dir, resume, config, split, write=True):
         _write_json(split.to_dict(), split_path)
 
 
-_STAGE_FIELDS = {"1": ("widths", "bn_momentum", "bn_epsilon", "epochs_stage1", "batch_size", "lr_stage1", "augment"),
-                 "2.1": ("epochs_stage2_1", "coral_batch_size", "lr_stage2_1", "coral_alpha", "alignment",
-                         "swd_projections", "swd_alpha", "recalibrate_target_bn"),
+_STAGE_FIELDS = {"1": ("widths", "bn_momentum", "bn_epsilon", "epochs_stage1", "batch_size", "lr_stage1", "augment",
+                       "lr_schedule"),
+                 "2.1": ("epochs_stage2_1", "coral_batch_size", "lr_stage2_1", "coral_alpha", "coral_loss",
+                         "alignment", "swd_projections", "swd_alpha", "recalibrate_target_bn"),
                  "2.2": ("dcd_hidden", "dcd_use_3d_branch", "epochs_stage2_2", "dcd_batch_size", "lr_stage2_2",
-                         "dcd_pairs_per_group", "dcd_source_per_class")}
+                         "dcd_pairs_per_group", "dcd_source_per_class", "recalibrate_target_bn")}
 
 
 def _adopt(start_from, networks, config, split):
@@ -242,8 +243,10 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
     for stage in (s for s in STAGES if s in stages):
         if stage in completed:
             continue
-        if stage == first_adaptation and stage != "2.1":  # no CORAL stage: f_t starts from f_s here
-            networks.target_from_source()
+        resuming = run.resume is not None and run.resume["state"].get("stage") == stage
+        if stage == first_adaptation and stage != "2.1" and not resuming:  # no CORAL stage: f_t starts from
+            networks.target_from_source()  # f_s here, with target BatchNorm statistics from target data
+            calibrate_target_batchnorm(networks, data, config)
         run.extra_state = {"histories": history, "accuracy": acc, "completed": completed}
         started = time.perf_counter()
         _, history[stage] = STAGE_FUNCTIONS[stage](networks, data, config, run)
