@@ -11,7 +11,7 @@ Evaluation (:mod:`aitom.picking.evaluate`)
     :func:`match_picks`, :func:`picking_metrics`
 
 Tomograms are memory-mapped by :func:`aitom.io.tomogram.open_tomogram`; cubes are streamed into a network
-by :func:`aitom.classify.deep.fsft.streaming.subtomogram_dataset`. Nothing here imports TensorFlow.
+by :func:`aitom.classify.deep.fsft.streaming.subtomogram_dataset`.
 See ``doc/picking.md``.
 """
 from aitom.picking.extract import (
