@@ -14,6 +14,10 @@ Spec ``task``:
     ``SubtomogramSetWriter(path, ...)`` filling ``n`` rows one at a time, ``slow_s`` seconds apart.
 ``two_domain``
     ``save_two_domain(path, ...)`` with ``slow_s`` seconds before and after each of its two set writes.
+``cli``
+    ``aitom-fsft <args>`` (``cli.main``), exiting with its status. ``slow_replace``: a file or folder name
+    whose atomic rename into place waits ``slow_s`` seconds first, so that a kill lands inside that
+    write (its hidden ``.<name>.*.partial`` temporary is complete by then).
 
 Data written by ``writer`` and ``two_domain`` are :func:`new_volumes` (seed ``seed``), so the parent can
 tell which version a folder holds.
@@ -99,6 +103,22 @@ def run_two_domain(spec):
     D.save_two_domain(spec["path"], source, target, meta={"seed": spec["seed"]})
 
 
+def run_cli(spec):
+    slow = spec.get("slow_replace")
+    if slow:
+        real_replace = os.replace
+
+        def slow_replace(src, dst, *args, **kwargs):
+            if os.path.basename(os.fspath(dst)) == slow:
+                time.sleep(spec["slow_s"])
+            return real_replace(src, dst, *args, **kwargs)
+
+        os.replace = slow_replace
+    from aitom.classify.deep.fsft import cli
+
+    sys.exit(cli.main(spec["args"]))
+
+
 if __name__ == "__main__":
     spec = json.loads(sys.argv[1])
-    {"train": run_train, "writer": run_writer, "two_domain": run_two_domain}[spec["task"]](spec)
+    {"train": run_train, "writer": run_writer, "two_domain": run_two_domain, "cli": run_cli}[spec["task"]](spec)

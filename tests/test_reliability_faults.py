@@ -5,27 +5,35 @@ point drawn from a seeded generator (``KILL_SEED``), so a failure can be replaye
 the checkpoints must all verify, ``CheckpointStore.latest()`` must not raise, and a folder written
 atomically must be either the old complete version, the new complete version, or absent.
 """
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from fsft_helpers import blob_set, tiny_config
 from reliability_worker import new_volumes
 
 from aitom.classify.deep.fsft import CheckpointError, SubtomogramClassifier, TrainingDivergedError, train
-from aitom.classify.deep.fsft.checkpoint import CheckpointStore
+from aitom.classify.deep.fsft import checkpoint as checkpoint_module
+from aitom.classify.deep.fsft.checkpoint import CheckpointStore, run_lock
+from aitom.classify.deep.fsft.models import FSFTNetworks
 from aitom.classify.deep.fsft.pipeline import RUN_MARKER
 from aitom.classify.deep.fsft.stages import STAGES
 from aitom.classify.deep.fsft import cli
 from aitom.classify.deep.fsft import data as data_module
+from aitom.errors import InputError
 from aitom.io.dataset import (SubtomogramSet, load_subtomogram_set, load_two_domain, save_subtomogram_set,
                               save_two_domain)
+from aitom.io.file import put_mrc
 
 KILL_SEED = 20240607
 N_PER_CLASS = 8
@@ -307,3 +315,208 @@ def test_a_checkpoint_with_non_finite_values_is_refused_and_the_previous_stays_c
         store.save("bad", {"w": [np.array([1.0, np.nan], np.float32)]}, {"epoch": 2})
     assert store.latest()["tag"] == "good"
     assert not [n for n in os.listdir(store.dir) if n.startswith(("bad", ".bad"))]
+
+
+# concurrent runs on one run folder
+
+def test_a_second_run_on_a_busy_run_folder_fails_fast_in_one_line(tmp_path, capsys):
+    """A run holds its folder's lock for the whole run; a second one (another process) stops at once."""
+    run_dir = str(tmp_path / "run")
+    tag = "stage1-epoch0001"
+    proc = start(dict(task="train", run_dir=run_dir, resume=False, config=CFG.to_dict(), n_per_class=N_PER_CLASS,
+                      slow_npz=tag + ".npz", slow_s=60.0), str(tmp_path))
+    folder = os.path.join(run_dir, "checkpoints")
+    wait_for(lambda: os.path.isdir(folder) and any(n.startswith(f".{tag}.npz.") for n in os.listdir(folder)), proc)
+    try:
+        source, target = domains()
+        save_subtomogram_set(source, tmp_path / "source")
+        save_subtomogram_set(target, tmp_path / "target")
+        before = sorted(os.listdir(folder))
+        started = time.monotonic()
+        assert cli.main(["train", "--source", str(tmp_path / "source"), "--target", str(tmp_path / "target"),
+                         "--run-dir", run_dir, "--resume", "--quiet", "--stages", "1", "--epochs-stage1", "1",
+                         "--widths", "4,4,4,8", "--batch-size", "8", "--shots", "2"]) == 2
+        assert time.monotonic() - started < 30  # data loading and checks only: no training
+        err = capsys.readouterr().err.strip()
+        assert err == f"aitom-fsft: error: {run_dir}: another run is using this run folder (it holds .lock); wait " \
+                      "for it to finish or choose another folder"
+        assert sorted(os.listdir(folder)) == before  # the second run wrote nothing
+        assert proc.poll() is None  # and the first goes on
+    finally:
+        kill(proc)
+    assert_checkpoints_intact(run_dir)
+    with run_lock(run_dir):  # a killed holder leaves no lock behind
+        with pytest.raises(InputError, match="another run is using this run folder"):
+            train(*domains(), shots=CFG.shots, config=CFG, run_dir=run_dir, resume=True, progress=False)
+
+
+def test_a_manifest_never_vouches_for_bytes_another_writer_put_in_place(tmp_path, monkeypatch):
+    """The SHA-256 is of the bytes this process wrote, taken before the rename: if another writer's file of
+    the same name lands in place afterwards, the checkpoint reads as corrupt instead of loading its weights."""
+    real = checkpoint_module.atomic_open
+
+    @contextlib.contextmanager
+    def racing(path, *args, **kwargs):
+        with real(path, *args, **kwargs) as f:
+            yield f
+        if path.endswith(".npz"):  # another run's checkpoint of the same name, renamed in just after ours
+            with open(path, "wb") as g:
+                np.savez(g, **{"w|0": np.zeros(3, np.float32)})
+
+    store = CheckpointStore(tmp_path)
+    monkeypatch.setattr(checkpoint_module, "atomic_open", racing)
+    store.save("t", {"w": [np.ones(3, np.float32)]}, {"epoch": 1})
+    monkeypatch.undo()
+    with pytest.raises(CheckpointError, match=r"t.npz: checkpoint is corrupt \(SHA-256 does not match"):
+        store.latest()
+
+
+# failing writes and broken manifests
+
+def test_a_failing_checkpoint_write_is_one_line_and_keeps_the_earlier_checkpoints(tmp_path, monkeypatch, capsys):
+    """A write that fails (ENOSPC, a stand-in for a full disk) ends the run with one line naming the file;
+    the checkpoint before it stays current and intact, and the failed one leaves no file behind."""
+    source, target = domains()
+    save_subtomogram_set(source, tmp_path / "source")
+    save_subtomogram_set(target, tmp_path / "target")
+    run_dir = str(tmp_path / "run")
+    real_savez, calls = np.savez, []
+
+    def savez(f, *args, **kwargs):
+        calls.append(getattr(f, "name", ""))
+        if len(calls) == 2:
+            real_savez(f, *args, **kwargs)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), f.name)
+        return real_savez(f, *args, **kwargs)
+
+    monkeypatch.setattr(np, "savez", savez)
+    code = cli.main(["train", "--source", str(tmp_path / "source"), "--target", str(tmp_path / "target"),
+                     "--run-dir", run_dir, "--quiet", "--stages", "1", "--epochs-stage1", "3", "--widths", "4,4,4,8",
+                     "--batch-size", "8", "--shots", "2"])
+    monkeypatch.undo()
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err, err
+    assert err.startswith(f"aitom-fsft: error: {os.path.join(run_dir, 'checkpoints', '.stage1-epoch0002.npz.')}")
+    assert "No space left on device" in err and "the last good checkpoint stays current" in err
+    assert assert_checkpoints_intact(run_dir)["tag"] == "stage1-epoch0001"
+    assert sorted(os.listdir(os.path.join(run_dir, "checkpoints"))) == ["latest.json", "stage1-epoch0001.json",
+                                                                       "stage1-epoch0001.npz"]
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda m: m.pop("file"), "no 'file' field"),
+    (lambda m: m.pop("sha256"), "no 'sha256' field"),
+    (lambda m: m.pop("state"), "no 'state' field"),
+    (lambda m: m.update(file="../../elsewhere.npz"), "'file' '../../elsewhere.npz' is not a file name"),
+    (lambda m: m.update(state=[1]), "'state' is not an object"),
+])
+def test_a_manifest_with_a_missing_or_bad_field_is_a_checkpoint_error(tmp_path, damage, problem):
+    store = CheckpointStore(tmp_path)
+    store.save("t", {"w": [np.ones(3, np.float32)]}, {"epoch": 1})
+    path = os.path.join(store.dir, "t.json")
+    with open(path) as f:
+        manifest = json.load(f)
+    damage(manifest)
+    with open(path, "w") as f:
+        json.dump(manifest, f)
+    with pytest.raises(CheckpointError) as err:
+        store.latest()
+    assert str(err.value).startswith(f"{path}: unreadable checkpoint manifest") and problem in str(err.value)
+
+
+def test_a_resume_with_a_broken_manifest_is_one_line(stage1_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(stage1_run, run_dir)
+    manifest = run_dir / "checkpoints" / (latest_tag(str(run_dir)) + ".json")
+    manifest.write_text(json.dumps({k: v for k, v in json.loads(manifest.read_text()).items() if k != "sha256"}))
+    source, target = domains()
+    save_subtomogram_set(source, tmp_path / "source")
+    save_subtomogram_set(target, tmp_path / "target")
+    assert cli.main(["train", "--source", str(tmp_path / "source"), "--target", str(tmp_path / "target"), "--run-dir",
+                     str(run_dir), "--resume", "--quiet", "--stages", "1", "--config",
+                     str(run_dir / "config.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"aitom-fsft: error: {manifest}: unreadable checkpoint manifest (ValueError: no 'sha256' field)"
+
+
+# SIGKILL during classify-picks and during the experiment runner: no partial output a re-run would trust
+
+def test_sigkill_during_classify_picks_leaves_no_partial_output(tmp_path):
+    rng = np.random.default_rng(KILL_SEED + 3)
+    put_mrc(np.random.default_rng(0).normal(size=(48, 48, 40)), tmp_path / "TS_1.mrc", voxel_spacing=10.0)
+    centres = np.random.default_rng(1).uniform(4, 36, size=(40, 3))
+    pd.DataFrame(centres, columns=["x_px", "y_px", "z_px"]).to_csv(tmp_path / "picks.csv", index=False)
+    net = FSFTNetworks(16, 3, CFG)
+    SubtomogramClassifier(net.inference_model("source"), ("a", "b", "c"), 16, 1.0).save(tmp_path / "model")
+    args = ["classify-picks", "--tomogram", str(tmp_path / "TS_1.mrc"), "--picks", str(tmp_path / "picks.csv"),
+            "--model", str(tmp_path / "model"), "--no-progress", "--batch-size", "4"]
+    assert cli.main(args + ["--out", str(tmp_path / "reference.csv")]) == 0
+    reference = pd.read_csv(tmp_path / "reference.csv")
+    out = tmp_path / "out.csv"
+
+    def check():
+        if out.exists():  # only ever the complete output
+            pd.testing.assert_frame_equal(pd.read_csv(out), reference)
+
+    # killed inside the atomic write of the output, then at a random moment of a run
+    proc = start(dict(task="cli", args=args + ["--out", str(out)], slow_replace="out.csv", slow_s=1.0), str(tmp_path))
+    wait_for(new_entry(tmp_path, ".out.csv.", ()), proc)
+    time.sleep(rng.uniform(0.0, 0.9))
+    assert kill(proc)
+    check()
+    proc = start(dict(task="cli", args=args + ["--out", str(out), "--overwrite"]), str(tmp_path))
+    time.sleep(rng.uniform(0.0, 8.0))
+    kill(proc)
+    check()
+    assert cli.main(args + ["--out", str(out)] + (["--overwrite"] if out.exists() else [])) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out), reference)
+
+
+def test_sigkill_during_the_experiment_runner_leaves_no_partial_output_a_rerun_trusts(tmp_path):
+    from aitom.classify.deep.fsft.experiment import CSV_NAME, KEY, cell_name, read_runs, simulated_cell
+    from aitom.io.dataset import load_two_domain
+
+    rng = np.random.default_rng(KILL_SEED + 4)
+    out, data = tmp_path / "out", tmp_path / "data"
+    simulation = dict(n_per_class=6, box_size=16, n_classes=2, voxel_spacing_nm=1.5, seed=0)
+    args = ["experiment", "--out", str(out), "--data-dir", str(data), "--source-snrs", "1000", "--target-snrs", "0.5",
+            "--shots", "2", "--seeds", "0", "--methods", "source_only,fsft", "--quiet",
+            "--n-per-class", "6", "--n-classes", "2", "--box-size", "16", "--voxel-spacing-nm", "1.5",
+            "--widths", "4,4,4,8", "--dcd-hidden", "8", "--epochs-stage1", "2", "--epochs-stage2-1", "1",
+            "--epochs-stage2-2", "1", "--epochs-stage3", "1", "--batch-size", "4", "--coral-batch-size", "4",
+            "--dcd-batch-size", "4", "--stage3-batch-size", "4", "--dcd-source-per-class", "3"]
+    cell = cell_name(1000, 0.5)
+    csv_path = out / CSV_NAME
+
+    def check():
+        """What a re-run reads is complete: the cell's data set loads, every row of runs.csv is whole."""
+        if (data / cell).exists():
+            load_two_domain(data / cell)
+        for row in read_runs(csv_path):
+            assert all(row[k] for k in KEY + ("accuracy", "stage_accuracy", "finished", "confusion")), row
+            assert 0 <= float(row["accuracy"]) <= 1 and json.loads(row["stage_accuracy"])
+
+    # killed while simulating the data set, inside the atomic write of runs.csv, and at a random moment
+    # after the first run was recorded
+    for slow in (cell, "runs.csv", None):
+        proc = start(dict(task="cli", args=args, slow_replace=slow, slow_s=1.0), str(tmp_path))
+        if slow == cell:
+            wait_for(lambda: data.is_dir() and any(n.startswith(f".{cell}.") for n in os.listdir(data)), proc)
+            time.sleep(rng.uniform(0.0, 1.5))
+        elif slow == "runs.csv":
+            wait_for(lambda: out.is_dir() and any(n.startswith(".runs.csv.") for n in os.listdir(out)), proc)
+            time.sleep(rng.uniform(0.0, 0.9))
+        else:
+            wait_for(lambda: len(read_runs(csv_path)) >= 1, proc)
+            time.sleep(rng.uniform(0.0, 3.0))
+        kill(proc)
+        check()
+    assert cli.main(args) == 0
+    check()
+    rows = read_runs(csv_path)
+    assert sorted(r["method"] for r in rows) == ["fsft", "source_only"]
+    fresh = simulated_cell(tmp_path / "fresh", 1000, 0.5, **simulation)  # simulated data depend on the seed only
+    for kept, new in zip(load_two_domain(data / cell), fresh):
+        np.testing.assert_array_equal(kept.x, new.x)
+        np.testing.assert_array_equal(kept.y, new.y)
+    assert (out / "results_table.md").exists()
