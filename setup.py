@@ -15,7 +15,9 @@ setup(
         "numpy>=1.26",
         "scipy>=1.11",
         "tensorflow>=2.16",
-        "keras>=3.0",
+        # .keras loading with safe_mode=True: bypasses fixed in 3.9 (CVE-2025-1550), 3.11 (CVE-2025-8747,
+        # CVE-2025-9906), 3.14 (CVE-2026-1462, TFSMLayer; archive path traversal); 3.15 (CVE-2026-12570, DoS)
+        "keras>=3.15.0",
         "mrcfile>=1.5",
         "gemmi>=0.6",
         "starfile>=0.5",
