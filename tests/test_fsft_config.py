@@ -44,3 +44,24 @@ def test_optional_fields_accept_none():
 def test_replace_checks_the_new_value_too():
     with pytest.raises(InputError, match="config.epochs_stage3"):
         FSFTConfig().replace(epochs_stage3=-5)
+
+
+def test_stage_fields_come_from_the_field_metadata_and_cover_every_field():
+    import dataclasses
+    from aitom.classify.deep.fsft.config import FSFTConfig
+    assert "coral_alpha" in FSFTConfig.stage_fields("2.1") and "coral_alpha" not in FSFTConfig.stage_fields("1")
+    assert "synchronized_bn" in FSFTConfig.stage_fields("1")
+    assert "recalibrate_target_bn" in FSFTConfig.stage_fields("2.2")  # D's target features depend on it
+    assert FSFTConfig.stage_fields("split") == ("shots", "target_test_fraction", "source_val_fraction", "seed")
+    every = set(FSFTConfig.stage_fields("split", "1", "2.1", "2.2", "3"))
+    assert every == {f.name for f in dataclasses.fields(FSFTConfig)}  # a new field must say who reads it
+
+
+def test_alignment_and_coral_loss_are_validated_when_made():
+    import pytest
+    from aitom.classify.deep.fsft.config import FSFTConfig
+    from aitom.errors import InputError
+    with pytest.raises(InputError, match="alignment"):
+        FSFTConfig(alignment="mmd")
+    with pytest.raises(InputError, match="coral_loss"):
+        FSFTConfig(coral_loss="l1")

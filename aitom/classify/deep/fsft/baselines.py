@@ -57,10 +57,9 @@ import time
 from aitom.errors import InputError
 
 from .config import FSFTConfig
-from .pipeline import _STAGE_FIELDS, FSFTResult, train
+from .pipeline import FSFTResult, train
 from .stages import STAGES, accuracy, recalibrate_batchnorm, _unlabelled_pool
 
-_SPLIT_FIELDS = ("seed", "shots", "target_test_fraction", "source_val_fraction")
 
 
 def final_accuracy(result):
@@ -114,7 +113,7 @@ class SharedStages:
 
     @staticmethod
     def _key(stages, config):
-        fields = _SPLIT_FIELDS + tuple(f for s in stages for f in _STAGE_FIELDS.get(s, ()))
+        fields = FSFTConfig.stage_fields("split", *stages)
         return tuple(stages), tuple((f, getattr(config, f)) for f in fields)
 
     def run(self, stages, config):

@@ -9,6 +9,11 @@ Where this package departs from the reference, the field's comment says why.
 import dataclasses
 
 
+def _field(default, *stages):
+    """A field read by ``stages`` ("1", "2.1", "2.2", "3", or "split": the few-shot split)."""
+    return dataclasses.field(default=default, metadata={"stages": stages})
+
+
 @dataclasses.dataclass
 class FSFTConfig:
     """Every number of the method, with the reference default.
@@ -77,50 +82,50 @@ class FSFTConfig:
     True
     """
 
-    widths: tuple = (16, 16, 16, 128)
-    dcd_hidden: int = 64
-    dcd_use_3d_branch: bool = True
-    bn_momentum: float = 0.9
-    bn_epsilon: float = 1e-5
-    synchronized_bn: bool = True
+    widths: tuple = _field((16, 16, 16, 128), "1")
+    dcd_hidden: int = _field(64, "2.2")
+    dcd_use_3d_branch: bool = _field(True, "2.2")
+    bn_momentum: float = _field(0.9, "1")
+    bn_epsilon: float = _field(1e-5, "1")
+    synchronized_bn: bool = _field(True, "1")
 
-    epochs_stage1: int = 20
-    batch_size: int = 32
-    lr_stage1: float = 1e-3
+    epochs_stage1: int = _field(20, "1")
+    batch_size: int = _field(32, "1")
+    lr_stage1: float = _field(1e-3, "1")
 
-    epochs_stage2_1: int = 20
-    coral_batch_size: int = 128
-    lr_stage2_1: float = 2e-4
-    coral_alpha: float = 500.0
-    coral_loss: str = "paper"
-    alignment: str = "coral"
-    swd_projections: int = 128
-    swd_alpha: float = 1.0
+    epochs_stage2_1: int = _field(20, "2.1")
+    coral_batch_size: int = _field(128, "2.1")
+    lr_stage2_1: float = _field(2e-4, "2.1")
+    coral_alpha: float = _field(500.0, "2.1")
+    coral_loss: str = _field("paper", "2.1")
+    alignment: str = _field("coral", "2.1")
+    swd_projections: int = _field(128, "2.1")
+    swd_alpha: float = _field(1.0, "2.1")
 
-    epochs_stage2_2: int = 100
-    dcd_batch_size: int = 40
-    lr_stage2_2: float = 2e-4
-    dcd_pairs_per_group: int = None
-    dcd_source_per_class: int = 20
+    epochs_stage2_2: int = _field(100, "2.2")
+    dcd_batch_size: int = _field(40, "2.2")
+    lr_stage2_2: float = _field(2e-4, "2.2", "3")
+    dcd_pairs_per_group: int = _field(None, "2.2", "3")
+    dcd_source_per_class: int = _field(20, "2.2")
 
-    epochs_stage3: int = 30
-    stage3_batch_size: int = 20
-    lr_stage3: float = 1e-3
-    gamma: float = 0.2
-    stage3_alternating: bool = False
-    stage3_source_weight: float = 1.0
-    stage3_freeze_bn: bool = True
+    epochs_stage3: int = _field(30, "3")
+    stage3_batch_size: int = _field(20, "3")
+    lr_stage3: float = _field(1e-3, "3")
+    gamma: float = _field(0.2, "3")
+    stage3_alternating: bool = _field(False, "3")
+    stage3_source_weight: float = _field(1.0, "3")
+    stage3_freeze_bn: bool = _field(True, "3")
 
-    finetune_epochs: int = None
-    finetune_lr: float = None
+    finetune_epochs: int = _field(None, "3")
+    finetune_lr: float = _field(None, "3")
 
-    augment: bool = True
-    lr_schedule: str = "cosine"
-    shots: int = 5
-    target_test_fraction: float = 0.5
-    source_val_fraction: float = 0.1
-    recalibrate_target_bn: bool = True
-    seed: int = 0
+    augment: bool = _field(True, "1", "2.1", "3")
+    lr_schedule: str = _field("cosine", "1", "2.1", "2.2", "3")
+    shots: int = _field(5, "split")
+    target_test_fraction: float = _field(0.5, "split")
+    source_val_fraction: float = _field(0.1, "split")
+    recalibrate_target_bn: bool = _field(True, "2.1", "2.2", "3")
+    seed: int = _field(0, "split")
 
     def __post_init__(self):
         """Refuse values that would otherwise fail, or silently misbehave, only hours into a run."""
@@ -146,14 +151,30 @@ class FSFTConfig:
             (("widths",), False, lambda v: isinstance(v, (tuple, list)) and len(v) == 4
              and all(is_int(w) and w >= 1 for w in v), "four integers >= 1"),
         ]
-        rules += [(("alignment",), False, lambda v: v in ("coral", "swd"), "'coral' or 'swd'"),
-                  (("coral_loss",), False, lambda v: v in ("paper", "normalized"), "'paper' or 'normalized'"),
+        rules += [(("coral_loss",), False, lambda v: v in ("paper", "normalized"), "'paper' or 'normalized'"),
                   (("lr_schedule",), False, lambda v: v in ("cosine", "constant"), "'cosine' or 'constant'")]
         for names, optional, ok, want in rules:
             for name in names:
                 value = getattr(self, name, None)
                 if hasattr(self, name) and not (value is None and optional) and not ok(value):
                     raise InputError(f"config.{name}", f"must be {want}, got {value!r}")
+        if self.alignment not in ("coral", "swd"):
+            raise InputError("config.alignment", f"unknown alignment {self.alignment!r}; choose 'coral' or 'swd'")
+
+    @classmethod
+    def stage_fields(cls, *stages):
+        """Names of the fields that any of ``stages`` reads ("split": the split's), in declaration order.
+
+        Two runs whose configurations agree on these fields run those stages identically (with the
+        same data and seed): :func:`~aitom.classify.deep.fsft.train`'s ``start_from`` and the shared
+        stages of the baselines rely on it.
+
+        Examples
+        --------
+        >>> FSFTConfig.stage_fields("split")
+        ('shots', 'target_test_fraction', 'source_val_fraction', 'seed')
+        """
+        return tuple(f.name for f in dataclasses.fields(cls) if set(f.metadata.get("stages", ())) & set(stages))
 
     def replace(self, **changes):
         """A copy with some fields changed; unknown names raise ``TypeError``."""

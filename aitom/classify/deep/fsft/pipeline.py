@@ -140,14 +140,6 @@ def _prepare_run_dir(run_dir, resume, config, split, write=True):
         _write_json(split.to_dict(), split_path)
 
 
-_STAGE_FIELDS = {"1": ("widths", "bn_momentum", "bn_epsilon", "epochs_stage1", "batch_size", "lr_stage1", "augment",
-                       "lr_schedule"),
-                 "2.1": ("epochs_stage2_1", "coral_batch_size", "lr_stage2_1", "coral_alpha", "coral_loss",
-                         "alignment", "swd_projections", "swd_alpha", "recalibrate_target_bn"),
-                 "2.2": ("dcd_hidden", "dcd_use_3d_branch", "epochs_stage2_2", "dcd_batch_size", "lr_stage2_2",
-                         "dcd_pairs_per_group", "dcd_source_per_class", "recalibrate_target_bn")}
-
-
 def _adopt(start_from, networks, config, split):
     """Copy a finished run's weights, histories and accuracies into a new run (see ``train``)."""
     done = list(start_from.classifier.meta["stages"])
@@ -156,7 +148,7 @@ def _adopt(start_from, networks, config, split):
     if "3" in done:
         raise InputError("start_from", "has run stage 3; only runs that stop before stage 3 can be continued")
     theirs = FSFTConfig.from_dict(start_from.classifier.meta["config"])
-    for field in ("seed",) + tuple(f for stage in done for f in _STAGE_FIELDS.get(stage, ())):
+    for field in FSFTConfig.stage_fields("split", *done):
         if getattr(theirs, field) != getattr(config, field):
             raise InputError("start_from", f"its {field}={getattr(theirs, field)!r} differs from this run's "
                                            f"{getattr(config, field)!r}")

@@ -12,7 +12,6 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from aitom.errors import InputError
 
 from .checkpoint import CheckpointStore
 from .data import (CROSS_DOMAIN_GROUPS, augmentation_codes, batch_dataset, cycled_permutation, rotate_180,
@@ -274,15 +273,13 @@ def stage1_source(networks, data, config, run=None):
 
 def _alignment_loss(config, optimizer):
     """(history key, weight, loss(z_s, z_t)) of stage 2.1's distribution distance ``config.alignment``."""
-    if config.alignment == "coral":
+    if config.alignment == "coral":  # FSFTConfig allows 'coral' and 'swd' only
         normalized = config.coral_loss == "normalized"
         return "coral", float(config.coral_alpha), lambda zs, zt: coral(zs, zt, normalized=normalized)
-    if config.alignment == "swd":  # fresh directions every step, reproducible from (seed, step)
-        def swd(zs, zt):
-            seed = tf.stack([tf.constant(config.seed, tf.int64), tf.cast(optimizer.iterations, tf.int64)])
-            return sliced_wasserstein(zs, zt, config.swd_projections, seed=seed)
-        return "swd", float(config.swd_alpha), swd
-    raise InputError("alignment", f"unknown alignment {config.alignment!r}; choose 'coral' or 'swd'")
+    def swd(zs, zt):  # fresh directions every step, reproducible from (seed, step)
+        seed = tf.stack([tf.constant(config.seed, tf.int64), tf.cast(optimizer.iterations, tf.int64)])
+        return sliced_wasserstein(zs, zt, config.swd_projections, seed=seed)
+    return "swd", float(config.swd_alpha), swd
 
 
 def stage2_1_coral(networks, data, config, run=None):
