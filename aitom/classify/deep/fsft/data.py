@@ -97,17 +97,21 @@ def rotate_180(volumes, codes):
     return out
 
 
+def _read(x, idx, codes):
+    """Rows ``idx`` of ``x`` in that order, each rotated by its augmentation code (0: as stored),
+    standardised, with a channel axis: ``(n, s, s, s, 1)`` float32."""
+    return standardize(rotate_180(x[idx], codes))[..., None]
+
+
 def _gather_fn(x, y):
-    """A NumPy function reading a batch of rows (in sorted order, memmap-friendly), standardised,
-    each rotated by its augmentation code (0: as stored)."""
+    """A NumPy function reading a batch of rows in sorted order (memmap-friendly), with their labels."""
     y = np.asarray(y, dtype=np.int32) if y is not None else None
 
     def gather(idx, codes):
         order = np.argsort(idx, kind="stable")
         idx, codes = idx[order], codes[order]
-        xb = standardize(rotate_180(x[idx], codes))[..., None]
         yb = y[idx] if y is not None else np.full(len(idx), -1, np.int32)
-        return xb, yb
+        return _read(x, idx, codes), yb
 
     return gather
 
@@ -140,6 +144,28 @@ def batch_dataset(x, y, indices, batch_size, seed=None, drop_remainder=False, au
         return xb, yb
 
     ds = tf.data.Dataset.from_tensor_slices((indices, codes)).batch(batch_size, drop_remainder=drop_remainder)
+    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def pair_dataset(x_a, x_b, rows_a, rows_b, batch_size, codes_a, codes_b, extra=()):
+    """tf.data pipeline of pair batches ``(x_a[rows_a], x_b[rows_b], *extra)``, in the given order.
+
+    Volumes are read, rotated by their augmentation codes and standardised as in :func:`batch_dataset`;
+    ``extra`` holds per-pair arrays (labels, groups) batched alongside. Incomplete last batches are dropped.
+    """
+    s = x_a.shape[1]
+
+    def gather(ia, ib, ca, cb):
+        return _read(x_a, ia, ca), _read(x_b, ib, cb)
+
+    def load(ia, ib, ca, cb, *columns):
+        xa, xb = tf.numpy_function(gather, [ia, ib, ca, cb], (tf.float32, tf.float32), stateful=False)
+        xa.set_shape((None, s, s, s, 1))
+        xb.set_shape((None, s, s, s, 1))
+        return (xa, xb) + columns
+
+    cols = (np.asarray(rows_a, np.int64), np.asarray(rows_b, np.int64), codes_a, codes_b) + tuple(extra)
+    ds = tf.data.Dataset.from_tensor_slices(cols).batch(batch_size, drop_remainder=True)
     return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 
 from .checkpoint import CheckpointStore
-from .data import (CROSS_DOMAIN_GROUPS, augmentation_codes, batch_dataset, cycled_permutation, rotate_180,
+from .data import (CROSS_DOMAIN_GROUPS, augmentation_codes, batch_dataset, cycled_permutation, pair_dataset,
                    sample_pair_groups, stratified_pool)
 from .losses import (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS, confusion_targets, coral,
                      cross_entropy, sliced_wasserstein)
@@ -459,12 +459,6 @@ def stage2_2_discriminator(networks, data, config, run=None):
     return networks, history
 
 
-def _pair_volumes(x_a, x_b):
-    def gather(ia, ib, ca, cb):
-        return (standardize(rotate_180(x_a[ia], ca))[..., None], standardize(rotate_180(x_b[ib], cb))[..., None])
-    return gather
-
-
 def _augment_seed(config, rng):
     """A seed for the epoch's augmentation codes (drawn from ``rng`` either way, so that turning
     ``config.augment`` off leaves every other draw of the epoch unchanged), or None without augmentation."""
@@ -537,9 +531,6 @@ def stage3_finetune(networks, data, config, run=None):
             d_optimizer = _adam(config.lr_stage2_2, config, config.epochs_stage3, 2 * n_per_group // batch)
         extra["optimizer_D"] = (d_optimizer, d_variables)
     bn_training = not config.stage3_freeze_bn
-    s = data.source.x.shape[1]
-    gather = _pair_volumes(data.source.x, data.target.x)
-    same_gather = _pair_volumes(data.source.x, data.source.x)
 
     def d_step(xa, xb, group, xa2, xb2, group2):
         """One D update on the four groups: cross-domain pairs (xa, xb), same-domain pairs (xa2, xb2)."""
@@ -567,33 +558,25 @@ def stage3_finetune(networks, data, config, run=None):
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return dict(out, loss=loss, source_ce=l_s, target_ce=l_t)
 
-    def load(ia, ya, ib, yb, g, ca, cb, *same_domain):
-        xa, xb = tf.numpy_function(gather, [ia, ib, ca, cb], (tf.float32, tf.float32), stateful=False)
-        xa.set_shape((None, s, s, s, 1))
-        xb.set_shape((None, s, s, s, 1))
-        if not same_domain:
-            return xa, ya, xb, yb, g
-        ia2, ib2, g2, ca2, cb2 = same_domain
-        xa2, xb2 = tf.numpy_function(same_gather, [ia2, ib2, ca2, cb2], (tf.float32, tf.float32), stateful=False)
-        xa2.set_shape((None, s, s, s, 1))
-        xb2.set_shape((None, s, s, s, 1))
-        return xa, ya, xb, yb, g, xa2, xb2, g2
+    def pairs(x_b, b_rows, groups, rng):
+        """Pairs of ``groups`` with ``a`` from the source training set and ``b`` from ``b_rows`` of ``x_b``:
+        batches ``(x_a, x_b, label_a, label_b, group)``."""
+        p = sample_pair_groups(ys[split.source_train], yt[split.target_shots], n_per_group, rng, groups=groups)
+        b = (split.target_shots if p["b_target"].all() else split.source_train)[p["b"]]
+        n = len(b)
+        return pair_dataset(data.source.x, x_b, split.source_train[p["a"]], b, batch,
+                            augmentation_codes(n, _augment_seed(config, rng)),
+                            augmentation_codes(n, _augment_seed(config, rng)),
+                            extra=(p["label_a"].astype(np.int32), p["label_b"].astype(np.int32),
+                                   p["group"].astype(np.int32)))
 
     def epoch_dataset(rng):
-        p = sample_pair_groups(ys[split.source_train], yt[split.target_shots], n_per_group, rng,
-                               groups=CROSS_DOMAIN_GROUPS)
-        n = len(p["a"])
-        cols = (split.source_train[p["a"]], p["label_a"].astype(np.int32), split.target_shots[p["b"]],
-                p["label_b"].astype(np.int32), p["group"].astype(np.int32),
-                augmentation_codes(n, _augment_seed(config, rng)), augmentation_codes(n, _augment_seed(config, rng)))
-        if alternating:
-            q = sample_pair_groups(ys[split.source_train], yt[split.target_shots], n_per_group, rng,
-                                   groups=(G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS))
-            m = len(q["a"])
-            cols += (split.source_train[q["a"]], split.source_train[q["b"]], q["group"].astype(np.int32),
-                     augmentation_codes(m, _augment_seed(config, rng)), augmentation_codes(m, _augment_seed(config, rng)))
-        ds = tf.data.Dataset.from_tensor_slices(cols).batch(batch, drop_remainder=True)
-        return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        cross = pairs(data.target.x, split.target_shots, CROSS_DOMAIN_GROUPS, rng)
+        if not alternating:
+            return cross.map(lambda xa, xb, ya, yb, g: (xa, ya, xb, yb, g))
+        same = pairs(data.source.x, split.source_train, (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS),
+                     rng)
+        return tf.data.Dataset.zip(cross, same).map(lambda c, d: (c[0], c[2], c[1], c[3], c[4], d[0], d[1], d[4]))
 
     history = _fit("3", networks, run, config.epochs_stage3, optimizer, variables, step, epoch_dataset,
                    _source_val_eval(networks, data), extra_optimizers=extra)
