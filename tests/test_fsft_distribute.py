@@ -1,6 +1,7 @@
-"""One training step under MirroredStrategy over two logical CPUs equals the single-device step.
+"""Strategies: the choice of ``get_strategy``, SLURM clusters, and one step under MirroredStrategy.
 
-Runs in a subprocess: logical devices must be configured before TensorFlow initialises.
+The mirrored step runs in a subprocess: logical devices must be configured before TensorFlow
+initialises. Two worker processes under MultiWorkerMirroredStrategy: tests/test_multiworker.py.
 """
 import json
 import os
@@ -12,6 +13,7 @@ import pytest
 SCRIPT = r"""
 import json, sys
 import numpy as np
+import aitom  # before TensorFlow (oneDNN default)
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -70,3 +72,41 @@ def test_mirrored_step_equals_single_device_step():
         a, b = np.array(a), np.array(b)
         off = ~np.isclose(b, a, atol=5e-5, rtol=1e-4)
         assert off.mean() <= 1e-3 and np.all(np.abs(b - a)[off] <= 1e-3 + 2e-4), (off.sum(), np.abs(b - a).max())
+
+
+SLURM_STEP = {"SLURM_PROCID": "2", "SLURM_STEP_NUM_TASKS": "4", "SLURM_STEP_NODELIST": "node[07-08]",
+              "SLURM_STEP_TASKS_PER_NODE": "2(x2)"}
+
+
+@pytest.mark.parametrize("environ, kind", [
+    ({}, "default"),
+    ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}})}, "default"),
+    ({"TF_CONFIG": json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "chief"}})},
+     "multi_worker"),
+    ({"SLURM_STEP_NUM_TASKS": "1", "SLURM_PROCID": "0"}, "default"),
+    (SLURM_STEP, "slurm"),
+])
+def test_auto_strategy_kind(environ, kind):
+    from aitom.classify.deep.fsft.distribute import strategy_kind
+    assert strategy_kind("auto", environ) == kind
+    assert strategy_kind("mirrored", environ) == "mirrored"
+    with pytest.raises(ValueError, match="unknown strategy kind"):
+        strategy_kind("horovod", environ)
+
+
+def test_slurm_resolver_on_nodes_without_gpus(monkeypatch, tmp_path):
+    """TensorFlow's resolver alone needs nvidia-smi and at least one GPU per task; ours works without."""
+    import tensorflow as tf
+
+    from aitom.classify.deep.fsft.distribute import slurm_cluster_resolver
+    for k, v in SLURM_STEP.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi
+    with pytest.raises(FileNotFoundError):
+        tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=9000)
+    resolver = slurm_cluster_resolver(port_base=9000)
+    assert resolver.cluster_spec().as_dict() == {
+        "worker": ["node07:9000", "node07:9001", "node08:9000", "node08:9001"]}
+    assert resolver.get_task_info() == ("worker", 2)
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
