@@ -1,6 +1,5 @@
 """aitom.classify.deep.fsft.classifier: predictions, input checks, the classifier folder."""
 import json
-import os
 
 import numpy as np
 import pytest
