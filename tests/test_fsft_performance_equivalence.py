@@ -109,7 +109,7 @@ def test_stage1_step_equals_plain_keras_step():
     split = few_shot_split(source.y, source.y, source.class_names, shots=1, target_test_fraction=0.0,
                            source_val_fraction=0.0)
     split.source_train = split.source_train[:8]  # exactly one batch
-    cfg = tiny_config(epochs_stage1=1, batch_size=8)
+    cfg = tiny_config(epochs_stage1=1, batch_size=8, augment=False, lr_schedule="constant")  # a plain Adam step
     keras.utils.set_random_seed(0)
     net = FSFTNetworks(16, 3, cfg)
     ref = _reference_network(16, 3, cfg)
