@@ -86,3 +86,50 @@ def test_recalibration_gives_population_moments_on_class_sorted_data():
                       for i in range(0, len(idx), 4)], axis=0)
     assert np.all(within < a.var(0))
     assert bn.momentum == cfg.bn_momentum
+
+
+def test_stage2_1_epoch_is_one_pass_over_the_source_training_set(data):
+    """The target pool is smaller than the source training set: it is cycled, not the epoch's end."""
+    cfg = tiny_config(epochs_stage2_1=2)
+    net = FSFTNetworks(16, 3, cfg)
+    src, pool = data.split.source_train, data.split.target_unlabelled
+    assert len(pool) < len(src)
+    batch = min(cfg.coral_batch_size, len(src), len(pool))
+    captured = {}
+    from aitom.classify.deep.fsft import stages as stages_module
+    fit = stages_module._fit
+
+    def spy(stage, networks, run, epochs, optimizer, *args, **kwargs):
+        history = fit(stage, networks, run, epochs, optimizer, *args, **kwargs)
+        captured["steps"] = int(optimizer.iterations.numpy())
+        return history
+
+    stages_module._fit = spy
+    try:
+        stage2_1_coral(net, data, cfg)
+    finally:
+        stages_module._fit = fit
+    assert captured["steps"] == cfg.epochs_stage2_1 * (len(src) // batch)
+
+
+def test_without_coral_the_target_statistics_come_from_target_data(tmp_path):
+    """fine-tune / FADA / no-CORAL: before D or stage 3, f_t is f_s but with target BatchNorm statistics
+    (from the shots for labelled-data methods, from the unlabelled pool otherwise)."""
+    from aitom.classify.deep.fsft import train
+    source, target = blob_set(14, seed=0), blob_set(14, shift=3.0, noise=1.5, seed=1)
+    for recalibrate in (False, True):
+        cfg = tiny_config(epochs_stage3=0, recalibrate_target_bn=recalibrate)
+        result = train(source, target, shots=3, config=cfg, stages=("1", "3"), progress=False)
+        net = result.networks
+        for a, b in zip(net.blocks["source"].get_layer("f_source_block1_conv").get_weights(),
+                        net.blocks["target"].get_layer("f_target_block1_conv").get_weights()):
+            np.testing.assert_array_equal(a, b)
+        rows = result.split.target_unlabelled if recalibrate else result.split.target_shots
+        probe = FSFTNetworks(16, 3, cfg)
+        probe.blocks["target"].set_weights(net.blocks["source"].get_weights())
+        probe.shared["target"].set_weights(net.shared["source"].get_weights())
+        recalibrate_batchnorm(probe, "target", target.x, rows, seed=cfg.seed)
+        got = net.blocks["target"].get_layer("f_target_block1_bn").moving_mean.numpy()
+        want = probe.blocks["target"].get_layer("f_target_block1_bn").moving_mean.numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+        assert not np.allclose(got, net.blocks["source"].get_layer("f_source_block1_bn").moving_mean.numpy())
