@@ -25,6 +25,7 @@ class FSFTConfig:
         bn_momentum, bn_epsilon: BatchNorm moving-average momentum (Keras convention; 0.9 equals
             PyTorch's default 0.1) and epsilon (PyTorch's 1e-5).
         synchronized_bn: global batch statistics across replicas under ``tf.distribute``.
+        mixed_precision: half-precision compute, float32 variables (GPU: float16 with loss scaling; CPU: bfloat16).
     Stage 1 (source cross-entropy)
         epochs_stage1, batch_size, lr_stage1.
     Stage 2.1 (cross-entropy + α·CORAL)
@@ -88,6 +89,7 @@ class FSFTConfig:
     bn_momentum: float = _field(0.9, "1")
     bn_epsilon: float = _field(1e-5, "1")
     synchronized_bn: bool = _field(True, "1")
+    mixed_precision: bool = _field(False, "1", "2.1", "2.2", "3")
 
     epochs_stage1: int = _field(20, "1")
     batch_size: int = _field(32, "1")

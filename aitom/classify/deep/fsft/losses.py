@@ -26,8 +26,10 @@ def _all_reduce_sum(x):
 
 
 def cross_entropy(labels, logits, global_batch_size):
-    """Softmax cross-entropy from logits, summed and divided by the global batch size."""
-    per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits)
+    """Softmax cross-entropy from logits (taken as float32, also under mixed precision), summed and divided by
+    the global batch size."""
+    per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32),
+                                                                 logits=tf.cast(logits, tf.float32))
     return tf.reduce_sum(per_example) / tf.cast(global_batch_size, per_example.dtype)
 
 

@@ -18,6 +18,8 @@ from keras import layers
 
 from aitom.errors import InputError
 
+from .precision import network_policy
+
 DOMAINS = ("source", "target")
 
 
@@ -152,7 +154,7 @@ def _plain(model):
     """A copy of a functional ``model`` with standard layers in place of :class:`FusedBatchNormalization`."""
     def clone(layer):
         cls = layers.BatchNormalization if isinstance(layer, FusedBatchNormalization) else type(layer)
-        return cls.from_config(layer.get_config())
+        return cls.from_config(dict(layer.get_config(), dtype="float32"))  # float32 also after mixed precision
 
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
@@ -177,13 +179,14 @@ class FSFTNetworks:
         self.box_size = int(box_size)
         self.n_classes = int(n_classes)
         self.config = config
-        self.blocks = {d: domain_blocks(box_size, config, f"f_{d}") for d in DOMAINS}
-        self.feature_shape = tuple(self.blocks["source"].output.shape[1:])
-        self.shared = shared_blocks(self.feature_shape, config)
-        self.embedding_dim = int(self.shared["source"].output.shape[-1])
-        z = keras.Input((self.embedding_dim,), name="embedding")
-        self.classifier = keras.Model(z, layers.Dense(n_classes, name="g_logits")(z), name="g")
-        self.discriminator = discriminator(self.feature_shape, self.embedding_dim, config)
+        with network_policy(config):  # half-precision compute if config.mixed_precision (precision.py)
+            self.blocks = {d: domain_blocks(box_size, config, f"f_{d}") for d in DOMAINS}
+            self.feature_shape = tuple(self.blocks["source"].output.shape[1:])
+            self.shared = shared_blocks(self.feature_shape, config)
+            self.embedding_dim = int(self.shared["source"].output.shape[-1])
+            z = keras.Input((self.embedding_dim,), name="embedding")
+            self.classifier = keras.Model(z, layers.Dense(n_classes, name="g_logits")(z), name="g")
+            self.discriminator = discriminator(self.feature_shape, self.embedding_dim, config)
 
     def components(self):
         """Named parts, in a fixed order (checkpoints rely on it)."""

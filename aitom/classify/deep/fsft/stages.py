@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 
 from .checkpoint import CheckpointStore
+from .precision import scaled_gradients, stage_optimizer
 from .data import (CROSS_DOMAIN_GROUPS, augmentation_codes, batch_dataset, cycled_permutation, pair_dataset,
                    sample_pair_groups, stratified_pool)
 from .losses import (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS, confusion_targets, coral,
@@ -197,7 +198,7 @@ def _adam(lr, config, epochs, steps_per_epoch):
     resumed stage continues the schedule)."""
     if config.lr_schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * steps_per_epoch))
-    return keras.optimizers.Adam(learning_rate=lr)
+    return stage_optimizer(keras.optimizers.Adam(learning_rate=lr), config)  # loss scaling if mixed precision
 
 
 def stage1_source(networks, data, config, run=None):
@@ -259,7 +260,7 @@ def stage1_source(networks, data, config, run=None):
     def step(x, y):
         with tf.GradientTape() as tape:
             loss = cross_entropy(y, networks.logits(x, "source", training=True), batch)
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizer.apply_gradients(zip(scaled_gradients(tape, loss, variables, optimizer), variables))
         return {"loss": loss}
 
     def epoch_dataset(rng):
@@ -339,7 +340,7 @@ def stage2_1_coral(networks, data, config, run=None):
             ce = cross_entropy(ys, networks.classifier(zs, training=True), batch)
             c = distance(zs, zt)
             loss = ce + alpha * c
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizer.apply_gradients(zip(scaled_gradients(tape, loss, variables, optimizer), variables))
         return {"loss": loss, "cross_entropy": ce, key: c}
 
     def epoch_dataset(rng):
@@ -442,7 +443,7 @@ def stage2_2_discriminator(networks, data, config, run=None):
         with tf.GradientTape() as tape:
             logits = disc([fa, fb, za, zb], training=True)
             loss = cross_entropy(group, logits, batch)
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizer.apply_gradients(zip(scaled_gradients(tape, loss, variables, optimizer), variables))
         correct = tf.reduce_sum(tf.cast(tf.argmax(logits, 1, output_type=tf.int32) == group, tf.float32))
         return {"loss": loss, "pair_acc": correct / batch}
 
@@ -540,7 +541,7 @@ def stage3_finetune(networks, data, config, run=None):
         fb, zb = tf.concat([fb_t, fb_s], 0), tf.concat([zb_t, zb_s], 0)
         with tf.GradientTape() as tape:
             loss = cross_entropy(tf.concat([group, group2], 0), disc([fa, fb, za, zb], training=True), 2 * batch)
-        d_optimizer.apply_gradients(zip(tape.gradient(loss, d_variables), d_variables))
+        d_optimizer.apply_gradients(zip(scaled_gradients(tape, loss, d_variables, d_optimizer), d_variables))
         return loss
 
     def step(xa, ya, xb, yb, group, *same_domain):
@@ -555,7 +556,7 @@ def stage3_finetune(networks, data, config, run=None):
                 l_dcd = cross_entropy(confusion_targets(group), disc([fa, fb, za, zb], training=False), batch)
                 loss = loss + gamma * l_dcd
                 out["dcd"] = l_dcd
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizer.apply_gradients(zip(scaled_gradients(tape, loss, variables, optimizer), variables))
         return dict(out, loss=loss, source_ce=l_s, target_ce=l_t)
 
     def pairs(x_b, b_rows, groups, rng):
