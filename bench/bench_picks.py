@@ -28,6 +28,8 @@ import mrcfile
 import numpy as np
 import pandas as pd
 
+import aitom  # noqa: F401  before TensorFlow: turns oneDNN on unless TF_ENABLE_ONEDNN_OPTS is set
+import machine
 from aitom.classify.deep.fsft import FSFTConfig, SubtomogramClassifier
 from aitom.classify.deep.fsft.models import FSFTNetworks
 from aitom.classify.deep.fsft.picks import classify_picks
@@ -134,6 +136,8 @@ def main(argv=None):
         traced_peak = tracemalloc.get_traced_memory()[1] / MB
         tracemalloc.stop()
 
+    import tensorflow as tf
+    print(machine.header(tf) + "\n")
     print(f"tomogram {shape[0]} x {shape[1]} x {shape[2]} float32 = {tomogram_mb:.0f} MB (written in "
           f"{t_write:.1f} s), {args.picks} picks, box {args.box}, {os.cpu_count()} CPUs\n")
     print(f"{'run':<30}{'seconds':>9}{'subtomograms/s':>16}{'peak RssAnon +MB':>18}{'peak RssFile +MB':>18}")

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+import machine  # bench/machine.py: the CPU line above the table
 from aitom.geometry.ang_loc import random_rotation_angle_zyz
 from aitom.geometry.rotate import rotate
 from aitom.image.vol.util import fft_mid_co
@@ -79,6 +80,7 @@ def main(argv=None):
         (f"batched, {cpus} threads", lambda: batched(densities, n_per_class, ops, args.seed, -1)),
         (f"batched to disk, {cpus} threads", lambda: to_disk(densities, n_per_class, args.box, args.seed, -1)),
     ]
+    print(machine.header() + "\n")
     print(f"{len(densities)} classes x {n_per_class} per class x 2 domains = {n} subtomograms of {args.box}^3, "
           f"{cpus} CPUs")
     print(f"| {'method':<40} | {'seconds':>8} | {'subtomograms/s':>14} | {'speed-up':>8} |")

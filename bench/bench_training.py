@@ -554,13 +554,12 @@ def _fmt(v, nd=1):
 
 def report(args, results, machine):
     lines = [BEGIN, "", f"Generated {machine['date']} by `{machine['command']}`.", "",
-             f"Machine: {machine['cpu']}, nproc={machine['nproc']}, {machine['mem_GiB']:.0f} GiB RAM; "
-             f"load average before/after: {machine['load_before']} / {machine['load_after']}. "
+             machine.get("header", f"Machine: {machine.get('cpu')}"), "",
+             f"Load average before/after: {machine['load_before']} / {machine['load_after']}. "
              f"Python {machine['python']}, TensorFlow {machine['tf']}, Keras {machine['keras']}, "
              f"NumPy {machine['numpy']}, PyTorch {machine['torch']}. Threads: TF intra-op "
              f"{machine['tf_intra']}, inter-op {machine['tf_inter']} (0 = TF default, one per core); "
-             f"PyTorch {machine['torch_threads']} intra-op, {machine['torch_interop']} inter-op. "
-             f"oneDNN: {machine['onednn']}.", ""]
+             f"PyTorch {machine['torch_threads']} intra-op, {machine['torch_interop']} inter-op.", ""]
     ref = "PyTorch reference (NCDHW)"
     for sec, title in (("train", "Training step, batch 32, 28^3, 10 classes"),
                        ("infer", "Inference, 256 subtomograms 28^3 in batches of 64, standardisation included")):
@@ -643,21 +642,15 @@ def report(args, results, machine):
 def machine_info(args, tf, torch):
     import numpy as np
     import keras
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "nproc": os.cpu_count(),
-            "mem_GiB": mem, "python": platform.python_version(), "tf": tf.__version__, "keras": keras.__version__,
+
+    import machine
+    return {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "header": machine.header(tf),
+            "python": platform.python_version(), "tf": tf.__version__, "keras": keras.__version__,
             "numpy": np.__version__, "torch": torch.__version__ if torch else "not installed",
             "tf_intra": tf.config.threading.get_intra_op_parallelism_threads(),
             "tf_inter": tf.config.threading.get_inter_op_parallelism_threads(),
             "torch_threads": torch.get_num_threads() if torch else "—",
             "torch_interop": torch.get_num_interop_threads() if torch else "—",
-            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "TF default (on)"),
             "command": "python " + " ".join([os.path.relpath(os.path.abspath(__file__), ROOT)] + sys.argv[1:]),
             "load_before": " ".join(f"{v:.1f}" for v in os.getloadavg())}
 

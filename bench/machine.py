@@ -63,6 +63,35 @@ def vector_extensions(flags):
     return ", ".join(out)
 
 
+def cpu_mhz(cpuinfo="/proc/cpuinfo"):
+    """The first processor's clock in MHz as /proc/cpuinfo reports it (a VM reports the nominal clock)."""
+    try:
+        with open(cpuinfo) as f:
+            return next(float(l.split(":")[1]) for l in f if l.startswith("cpu MHz"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def peak_fp32_gflops(flags, cores, mhz, isa_cap=None):
+    """Peak float32 GFLOP/s from the vector width: cores x clock x lanes x 2 (FMA) x 2 FMA units per core.
+
+    Two FMA units per core is an assumption (Xeon Scalable Gold/Platinum, recent EPYC); clock boosts
+    and AVX-512 clock reductions are ignored. ``isa_cap='AVX2'`` computes the peak with 256-bit vectors.
+
+    Examples
+    --------
+    >>> peak_fp32_gflops({"avx512f", "avx2", "fma"}, cores=2, mhz=2100.0)
+    268.8
+    >>> peak_fp32_gflops({"avx512f", "avx2", "fma"}, cores=2, mhz=2100.0, isa_cap="AVX2")
+    134.4
+    """
+    if mhz is None:
+        return None
+    lanes = 16 if "avx512f" in flags and (isa_cap or "").upper() not in ("AVX2", "AVX") else 8
+    flops_per_lane = 4 if "fma" in flags else 2  # two FMA units, or one multiply and one add per cycle
+    return round(cores * mhz / 1e3 * lanes * flops_per_lane, 1)
+
+
 def onednn_state(tf=None):
     """TensorFlow's oneDNN state as a phrase: on/off, who decided, and any ISA cap (``ONEDNN_MAX_CPU_ISA``).
 

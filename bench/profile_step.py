@@ -79,6 +79,8 @@ def main(argv=None):
                     continue  # containers of the ops, not ops
                 by_type[op_type] += ev.duration_ps / 1e9 / args.steps
                 by_name[name] += ev.duration_ps / 1e9 / args.steps
+    import machine
+    print(machine.header(tf))
     print(f"{'keras BatchNormalization' if args.keras_bn else 'project (fused BatchNormalization)'}: "
           f"{wall * 1e3:.1f} ms per step wall-clock while tracing, {32 / wall:.0f} subtomograms/s")
     print(f"sum of op durations {sum(by_type.values()):.1f} ms per step")
