@@ -18,7 +18,10 @@ def data():
 
 
 def test_each_stage_lowers_its_own_loss(data):
-    cfg = tiny_config(epochs_stage1=4, epochs_stage2_1=4, epochs_stage2_2=12, epochs_stage3=4, lr_stage2_2=2e-3)
+    # The paper's CORAL: on 8-subtomogram batches the normalised mismatch sits at its sampling-noise floor
+    # (about 2 (rank + 1) / batch), so the stage-2.1 total could not fall by much on these tiny batches.
+    cfg = tiny_config(epochs_stage1=4, epochs_stage2_1=4, epochs_stage2_2=12, epochs_stage3=4, lr_stage2_2=2e-3,
+                      coral_loss="paper", coral_alpha=500.0)
     net = FSFTNetworks(16, 3, cfg)
     for stage in (stage1_source, stage2_1_coral, stage2_2_discriminator, stage3_finetune):
         _, history = stage(net, data, cfg)
