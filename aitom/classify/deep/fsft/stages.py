@@ -96,30 +96,29 @@ def recalibrate_batchnorm(networks, domain, x, indices, batch_size=64, seed=0):
     by class: a sorted walk would give batches of one class, whose variances miss the between-class
     variance). Each batch runs through the encoder in training mode without gradient steps; per layer,
     the batch means and variances are combined by the law of total variance,
-    ``var = E_b[var_b] + Var_b[mean_b]`` (weighted by batch size), which is the exact variance of the
-    activations over all rows, whatever the order and the batch size.
+    ``var = E_b[var_b] + Var_b[mean_b]`` (weighted by batch size): for the first BatchNorm this is the
+    exact variance over all rows whatever the order and batch size; deeper layers see activations
+    normalised with batch statistics upstream, as in any such recalibration.
     """
     bns = networks.batchnorm_layers(domain)
     saved = [bn.momentum for bn in bns]
-    n_total, sums = 0, [None] * len(bns)
+    sum1 = [np.zeros(bn.moving_mean.shape, np.float64) for bn in bns]  # sum of n_b * mean_b
+    sum2 = [np.zeros(bn.moving_mean.shape, np.float64) for bn in bns]  # sum of n_b * (var_b + mean_b^2)
     indices = np.random.default_rng(seed).permutation(np.asarray(indices, dtype=np.int64))
     try:
         for bn in bns:
             bn.momentum = 0.0  # after each call the moving statistics hold that batch's statistics
         for i in range(0, len(indices), batch_size):
             rows = np.sort(indices[i:i + batch_size])
-            xb = standardize(np.asarray(x[rows]))[..., None]
-            networks.encode(tf.constant(xb), domain, training=True)
-            n = len(rows)
-            for j, bn in enumerate(bns):
+            networks.encode(tf.constant(standardize(np.asarray(x[rows]))[..., None]), domain, training=True)
+            for bn, s1, s2 in zip(bns, sum1, sum2):
                 m, v = bn.moving_mean.numpy().astype(np.float64), bn.moving_variance.numpy().astype(np.float64)
-                add = (n * m, n * (v + m * m))
-                sums[j] = add if sums[j] is None else (sums[j][0] + add[0], sums[j][1] + add[1])
-            n_total += n
-        for bn, (s1, s2) in zip(bns, sums if n_total else ()):
-            mean = s1 / n_total
+                s1 += len(rows) * m
+                s2 += len(rows) * (v + m * m)
+        for bn, s1, s2 in zip(bns, sum1, sum2) if len(indices) else ():
+            mean = s1 / len(indices)
             bn.moving_mean.assign(mean.astype(np.float32))
-            bn.moving_variance.assign(np.maximum(s2 / n_total - mean * mean, 0.0).astype(np.float32))
+            bn.moving_variance.assign(np.maximum(s2 / len(indices) - mean * mean, 0.0).astype(np.float32))
     finally:
         for bn, m in zip(bns, saved):
             bn.momentum = m
