@@ -53,6 +53,10 @@ def test_errors_are_one_line_with_exit_code_2(dataset, tmp_path, capsys):
 def test_quick_demo_runs_end_to_end(tmp_path):
     summary = run_demo(str(tmp_path / "demo"), quick=True, progress=False, n_per_class=12, n_classes=3)
     assert set(summary["accuracy"]) == {"1", "2.1", "3"}
+    # the ceiling trains on every labelled target subtomogram outside the test set: per class the 5 shots
+    # and 3 of the other 7 (round(3.5) = 4 are the test set)
+    assert 0.0 <= summary["ceiling"]["target_test_acc"] <= 1.0
+    assert summary["ceiling"]["labelled_target_subtomograms"] == 3 * (5 + 3)
     for name in ("summary.json", "montage_source.png", "montage_target.png", "run/training_curves.png",
                  "run/target_test_confusion.png", "run/classifier/model.keras"):
         assert os.path.exists(tmp_path / "demo" / name), name
