@@ -86,6 +86,7 @@ def _setup_tf(args):
 
 
 def _torch():
+    sys.modules.setdefault("triton", None)  # PyPI's torch imports it for optimizers; it crashes beside TensorFlow
     try:
         import torch
     except ImportError:
