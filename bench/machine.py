@@ -24,7 +24,7 @@ _AVX512_PARTS = (("avx512f", "F"), ("avx512cd", "CD"), ("avx512bw", "BW"), ("avx
 
 
 def cpu_flags(cpuinfo="/proc/cpuinfo"):
-    """``(model name, set of flags)`` of the first processor in ``cpuinfo`` (``('unknown CPU', set())`` if unreadable)."""
+    """``(model name, set of flags)`` of the first processor in ``cpuinfo``; ``('unknown CPU', set())`` if unreadable."""
     model, flags = "unknown CPU", set()
     try:
         with open(cpuinfo) as f:

@@ -75,7 +75,8 @@ def main(spec):
     result = train(source, target, config=FSFTConfig.from_dict(spec["config"]), run_dir=spec["run_dir"],
                    resume=spec.get("resume", False), strategy=strategy, progress=False, stages=("1",))
     weights = [w.tolist() for m in result.networks.components().values() for w in m.get_weights()]
-    print("RESULT" + json.dumps({"multi_worker": isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), "is_chief": is_chief(strategy),
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    print("RESULT" + json.dumps({"multi_worker": multi_worker, "is_chief": is_chief(strategy),
                                  "replicas": strategy.num_replicas_in_sync, "history": result.history["1"],
                                  "weights": weights, "written": sorted(written),
                                  "tf_config": json.loads(os.environ.get("TF_CONFIG", "{}"))}), flush=True)
