@@ -189,7 +189,8 @@ def report(results, args):
     mhz = machine.cpu_mhz()
     fwd, train = conv_flops()
     lines = [f"Command: `python bench/bench_cpu_ratio.py {' '.join(sys.argv[1:])}`; "
-             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {args.rounds} alternating rounds, "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+             f"{', '.join(f'{n}: {len(r)} run(s)' for n, r in results.items())}, alternating; "
              f"medians; load average at the end {' '.join(f'{v:.1f}' for v in os.getloadavg())} "
              "(2 cores shared with other work)."]
     lines += [f"- {name}: {results[name][0]['machine']}" for name in results]
@@ -228,11 +229,21 @@ def main(argv=None):
     p.add_argument("--contenders", default="tf-onednn,tf-onednn-avx2,tf-no-onednn,torch,torch-1thread,torch-avx2")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--epochs", type=int, default=3, help="stage-1 epochs per worker (the first one is warm-up)")
-    p.add_argument("--json", default=None, help="also save the raw results here")
+    p.add_argument("--json", default=None, help="also save the raw results here (after every worker)")
+    p.add_argument("--render", nargs="+", default=None, metavar="JSON",
+                   help="only print the report of saved results (several files: their contenders together)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         worker(args.worker, args.epochs)
+        return
+    if args.render:
+        results = {}
+        for path in args.render:
+            with open(path) as f:
+                for name, runs in json.load(f).items():
+                    results.setdefault(name, []).extend(runs)
+        print(report(results, args))
         return
     names = [n.strip() for n in args.contenders.split(",") if n.strip()]
     unknown = set(names) - set(CONTENDERS)
@@ -244,9 +255,9 @@ def main(argv=None):
             t = time.perf_counter()
             results[name].append(run_worker(name, args.epochs))
             print(f"[round {r + 1}: {name} {time.perf_counter() - t:.0f} s]", file=sys.stderr, flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({k: v for k, v in results.items() if v}, f, indent=1)
     print(report(results, args))
 
 
