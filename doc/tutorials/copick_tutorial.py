@@ -3,17 +3,17 @@
 Needs the copick extra: ``pip install -e .[copick]``.
 
 1. Simulate a labelled *source* data set (:func:`aitom.simulation.tomogram.simulate_tomogram`, high SNR):
-   subtomograms at the true particle positions, plus random negatives as class ``"background"``.
+   subtomograms at the true particle positions, and as class ``"background"`` the template matcher's false
+   picks on these tomograms (hard negatives, mostly particle rims) plus random negatives.
 2. Build a copick project (filesystem, in ``--out``) whose runs are *target*-domain tomograms (low SNR,
    other defocus and tilt range), written as OME-NGFF zarr. In each run, a template matcher
    (:func:`aitom.picking.template_matching.pick_particles`, more picks than particles) leaves its
    candidates as the pick set ``particle`` of user ``pytom``, session ``0``. In the first run a "user"
-   annotates ``shots`` particles per class, as one would in napari-copick: pick sets named after the
-   classes, user ``alice``, session ``1``.
+   annotates ``shots`` particles per class and ``shots`` false picks, as one would in napari-copick: pick
+   sets named after the classes and ``background``, user ``alice``, session ``1``.
 3. ``aitom-fsft copick-train``: the annotations become the labelled target shots, the template-matching
-   picks the unlabelled target pool, random negatives (``background_per_run`` per run) the target
-   ``background``; FSFT trains. With ``shots`` annotations per class every one is a labelled shot, so there
-   is no labelled target test set: step 5 is the evaluation.
+   picks the unlabelled target pool; FSFT trains. With ``shots`` annotations per class every one is a
+   labelled shot, so there is no labelled target test set: step 5 is the evaluation.
 4. ``aitom-fsft copick-classify``: every candidate of every run is classified and written back as new pick
    sets, one per class, user ``fsft``, session ``1``, score = class probability (background left out).
 5. Read the result with copick's own API and score it against the ground truth: picking precision and
@@ -51,14 +51,13 @@ from aitom.structure import load_default_densities
 FULL = {
     "classes": ("1bxn", "1qvr", "3gl1"), "voxel_spacing_nm": 1.0, "box_size": 32, "shape": (160, 160, 96),
     "particles_per_tomogram": 40, "source_tomograms": 3, "runs": 3, "background_per_tomogram": 15, "shots": 5,
-    "background_per_run": 2,
+
     "pick_factor": 1.5, "match_radius_nm": 5.0, "chunks": (64, 64, 64),
     "fsft": ["--epochs-stage1", "15", "--epochs-stage2-1", "5", "--epochs-stage2-2", "30", "--epochs-stage3", "10",
              "--coral-batch-size", "64"],
 }
 QUICK = dict(FULL, voxel_spacing_nm=2.0, box_size=16, shape=(64, 64, 40), particles_per_tomogram=10, source_tomograms=1,
-             runs=2, background_per_tomogram=6, shots=2, background_per_run=1, classes=("1bxn", "3gl1"),
-             chunks=(32, 32, 32),
+             runs=2, background_per_tomogram=6, shots=2, classes=("1bxn", "3gl1"), chunks=(32, 32, 32),
              fsft=["--epochs-stage1", "1", "--epochs-stage2-1", "1", "--epochs-stage2-2", "1", "--epochs-stage3", "1",
                    "--widths", "4,4,4,8", "--dcd-hidden", "8", "--batch-size", "8", "--coral-batch-size", "8",
                    "--dcd-batch-size", "8", "--stage3-batch-size", "8"])
@@ -73,26 +72,30 @@ def simulate(densities, p, acquisition, rng, name):
 
 
 def source_set(densities, p, rng):
-    """Labelled source subtomograms: true particle positions, and random negatives as ``background``."""
+    """Labelled source subtomograms: true particle positions, and as ``background`` the template matcher's
+    false picks plus random negatives."""
     class_names = sorted(list(p["classes"]) + ["background"])
     x, y = [], []
     for i in range(p["source_tomograms"]):
         sim = simulate(densities, p, SOURCE, rng, f"source_{i}")
         centres = sim.particles[list(COORDINATE_COLUMNS)].to_numpy()
         cubes, _, _ = extract_subtomograms(sim.tomogram, centres, p["box_size"])
+        picks = template_match(sim.tomogram, densities, p, SOURCE, len(centres))
+        false = picks[match_picks(picks, sim.particles, p["match_radius_nm"] / p["voxel_spacing_nm"]) < 0]
+        hard, _, _ = extract_subtomograms(sim.tomogram, false[list(COORDINATE_COLUMNS)].to_numpy(), p["box_size"])
         negatives, _ = extract_background(sim.tomogram, centres, p["background_per_tomogram"], p["box_size"], rng,
                                           min_distance=p["box_size"] / 2)
-        x += [cubes, negatives]
+        x += [cubes, hard, negatives]
         y += [class_names.index(c) for c in sim.particles["class_name"]]
-        y += [class_names.index("background")] * len(negatives)
+        y += [class_names.index("background")] * (len(hard) + len(negatives))
     return SubtomogramSet(np.concatenate(x), np.array(y), class_names, voxel_spacing_nm=p["voxel_spacing_nm"])
 
 
-def template_match(tomogram, densities, p, n_particles):
-    """Class-agnostic template matching: the mean of the class densities filtered by the target CTF, over the
-    24 rotations of the octahedral group; ``pick_factor`` picks per particle."""
+def template_match(tomogram, densities, p, acquisition, n_particles):
+    """Class-agnostic template matching: the mean of the class densities filtered by the acquisition's CTF,
+    over the 24 rotations of the octahedral group; ``pick_factor`` picks per particle."""
     mean = np.mean(list(densities.values()), axis=0)
-    ctf = optics_ctf.create(TARGET["defocus_um"], mean.shape, pix_size=p["voxel_spacing_nm"])["ctf"]
+    ctf = optics_ctf.create(acquisition["defocus_um"], mean.shape, pix_size=p["voxel_spacing_nm"])["ctf"]
     template = optics_ctf.apply_ctf(mean, ctf).astype(np.float32)
     radius = float(np.median([particle_radius(d) for d in densities.values()]))
     return pick_particles(tomogram, template, Rotation.create_group("O").as_matrix(),
@@ -104,7 +107,7 @@ def build_project(out, densities, p, rng):
 
     Returns the configuration path and the ground truth per run (DataFrame of true particles)."""
     copick = copick_project.import_copick()
-    objects = list(p["classes"]) + ["particle"]
+    objects = list(p["classes"]) + ["background", "particle"]
     config = copick_project.write_config(os.path.join(out, "copick.json"),
                                          [{"name": n, "is_particle": True, "label": i + 1} for i, n in enumerate(objects)],
                                          os.path.join(out, "project"), name="aitom copick tutorial")
@@ -116,19 +119,20 @@ def build_project(out, densities, p, rng):
         sim = simulate(densities, p, TARGET, rng, name)
         run = root.new_run(name)
         copick_project.write_tomogram(run, voxel_A, "wbp", sim.tomogram, chunks=p["chunks"])
-        picks = template_match(sim.tomogram, densities, p, len(sim.particles))
+        picks = template_match(sim.tomogram, densities, p, TARGET, len(sim.particles))
         run.new_picks("particle", session_id="0", user_id="pytom").from_numpy(
             picks[list(COORDINATE_COLUMNS)].to_numpy(float) * voxel_A, scores=picks["score"].to_numpy(float))
-        if i == 0:  # the user's few annotations, one pick set per class
-            for c in p["classes"]:
-                chosen = sim.particles[sim.particles["class_name"] == c].head(p["shots"])
+        if i == 0:  # the user's few annotations, one pick set per class; false picks are "background"
+            false = picks[match_picks(picks, sim.particles, p["match_radius_nm"] / p["voxel_spacing_nm"]) < 0]
+            for c in list(p["classes"]) + ["background"]:
+                chosen = false if c == "background" else sim.particles[sim.particles["class_name"] == c]
                 run.new_picks(c, session_id="1", user_id="alice").from_numpy(
-                    chosen[list(COORDINATE_COLUMNS)].to_numpy(float) * voxel_A)
+                    chosen[list(COORDINATE_COLUMNS)].head(p["shots"]).to_numpy(float) * voxel_A)
         truth[name] = sim.particles
     return config, truth
 
 
-def read_back(config, truth, classes, voxel_A):
+def read_back(config, truth, voxel_A):
     """Written pick sets (user fsft, session 1) and the input picks of every run, read with copick's API."""
     copick = copick_project.import_copick()
     root = copick.from_file(config)
@@ -187,7 +191,7 @@ def run(out, quick=False, seed=0, progress=True):
               "--picks-user", "pytom", "--picks-session", "0"]
     if aitom_fsft(["copick-train", "--source", os.path.join(out, "source"), "--run-dir", os.path.join(out, "fsft"),
                    "--annotation-user", "alice", "--annotation-session", "1",
-                   "--background-per-run", str(p["background_per_run"]), "--seed", str(seed), *common,
+                   "--seed", str(seed), *common,
                    *p["fsft"], *quiet]) != 0:
         raise RuntimeError("aitom-fsft copick-train failed")
     t_train = time.time()
@@ -197,7 +201,7 @@ def run(out, quick=False, seed=0, progress=True):
         raise RuntimeError("aitom-fsft copick-classify failed")
     t_classify = time.time()
     metrics = {"settings": "quick" if quick else "full", "seed": seed,
-               **score(read_back(config, truth, p["classes"], p["voxel_spacing_nm"] * 10.0), truth, p),
+               **score(read_back(config, truth, p["voxel_spacing_nm"] * 10.0), truth, p),
                "match_radius_nm": p["match_radius_nm"],
                "seconds": {"simulate_and_project": round(t_data - t0, 1), "copick_train": round(t_train - t_data, 1),
                            "copick_classify": round(t_classify - t_train, 1)}}

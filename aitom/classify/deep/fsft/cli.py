@@ -202,7 +202,8 @@ def cmd_classify_lists(args):
     from .jobs import classify_particle_lists
     table = classify_particle_lists(args.picks, args.tomogram, args.model, args.out_dir, threshold=args.threshold,
                                     batch_size=args.batch_size, edge=args.edge, pad_value=_pad_value(args.pad_value),
-                                    fmt=args.format, resume=args.resume, progress=not args.no_progress)
+                                    fmt=args.format, resume=args.resume, progress=not args.no_progress,
+                                    trusted=args.allow_pickle)
     _print_job_summary(table, args.out_dir)
 
 
@@ -281,6 +282,7 @@ def _add_copick_commands(sub):
     cl.add_argument("--pad-value", default="mean", help="'mean' (tomogram mean) or a number")
     cl.add_argument("--resume", action="store_true", help="continue a killed job in --out-dir")
     cl.add_argument("--no-progress", action="store_true")
+    _add_safety_options(cl)
     cl.set_defaults(func=cmd_classify_lists)
 
 

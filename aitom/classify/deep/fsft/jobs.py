@@ -27,11 +27,10 @@ from tqdm.auto import tqdm
 
 from aitom.errors import InputError
 from aitom.io.atomic import atomic_open, atomic_path
-from aitom.io.file import read_mrc_header
 from aitom.io.particles import FORMATS, detect_format, read_particles, write_particles
 
 from .classifier import SubtomogramClassifier
-from .picks import BACKGROUND, SKIPPED, UNASSIGNED, classify_picks, tomogram_aliases
+from .picks import BACKGROUND, SKIPPED, UNASSIGNED, classify_picks, tomogram_geometry
 
 JOB_FILE = "job.json"
 SUMMARY_CSV, SUMMARY_PNG = "summary.csv", "summary.png"
@@ -186,24 +185,8 @@ def class_counts(classified):
     return {str(k): int(v) for k, v in classified["fsft_class"].value_counts().items()}
 
 
-def tomogram_geometry(tomograms):
-    """Shapes and voxel sizes (Å) of MRC tomograms from their headers, keyed by every alias of each name.
-
-    Returns
-    -------
-    shapes : dict of str to tuple
-    voxel_sizes : dict of str to float
-        Only tomograms whose header records a voxel size.
-    """
-    headers = {path: read_mrc_header(path) for path in tomograms}
-    shapes = {alias: h["shape"] for path, h in headers.items() for alias in tomogram_aliases(path)}
-    voxels = {alias: h["voxel_spacing_A"] for path, h in headers.items() for alias in tomogram_aliases(path)
-              if h["voxel_spacing_A"] is not None}
-    return shapes, voxels
-
-
 def classify_particle_lists(particle_lists, tomograms, model, out_dir, threshold=None, batch_size=64, edge="pad",
-                            pad_value="mean", fmt=None, resume=False, progress=True):
+                            pad_value="mean", fmt=None, resume=False, progress=True, trusted=False):
     """Classify several particle lists (one per tomogram, as pytom-match-pick writes them) as one resumable job.
 
     Each list is one unit of the job: its picks are matched to ``tomograms`` by name
@@ -230,6 +213,8 @@ def classify_particle_lists(particle_lists, tomograms, model, out_dir, threshold
         Continue a killed job in ``out_dir``.
     progress : bool
         Progress bar over lists.
+    trusted : bool
+        Allow AITom pickle lists (unpickling can run code; see :func:`aitom.io.particles.read_particles`).
 
     Returns
     -------
@@ -262,7 +247,8 @@ def classify_particle_lists(particle_lists, tomograms, model, out_dir, threshold
         for path, stem in zip(lists, stems):
             if not job.is_done(stem):
                 list_fmt = fmt or detect_format(path)
-                picks = read_particles(path, fmt=list_fmt, tomogram_shape=shapes, pixel_size_A=voxels or None)
+                picks = read_particles(path, fmt=list_fmt, tomogram_shape=shapes, pixel_size_A=voxels,
+                                       trusted=trusted)
                 classified = classify_picks(tomograms, picks, classifier, batch_size=batch_size, threshold=threshold,
                                             progress=False, edge=edge, pad_value=pad_value)
                 like = path if list_fmt in ("pytom", "relion4", "relion5") else None

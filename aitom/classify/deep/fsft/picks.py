@@ -55,6 +55,38 @@ def tomogram_aliases(path):
     return {base, stem, stem[len("rec_"):] if stem.startswith("rec_") else stem}
 
 
+def tomogram_geometry(tomograms):
+    """Shapes and voxel sizes (Å) of MRC tomograms from their headers, as ``read_particles`` takes them.
+
+    Parameters
+    ----------
+    tomograms : list of str
+        MRC paths.
+
+    Returns
+    -------
+    shapes : tuple or dict
+        With one tomogram its shape (for picks that name no tomogram); else a dict keyed by every name
+        :func:`tomogram_aliases` gives each path.
+    voxel_sizes : float, dict or None
+        Likewise; tomograms whose header records no voxel size are left out.
+
+    Examples
+    --------
+    >>> shapes, voxels = tomogram_geometry(["rec_TS_01.mrc", "rec_TS_02.mrc"])  # doctest: +SKIP
+    >>> shapes["TS_01"], voxels["TS_01"]  # doctest: +SKIP
+    ((928, 928, 464), 7.84)
+    """
+    headers = {path: read_mrc_header(path) for path in tomograms}
+    if len(headers) == 1:
+        (header,) = headers.values()
+        return header["shape"], header["voxel_spacing_A"]
+    shapes = {alias: h["shape"] for path, h in headers.items() for alias in tomogram_aliases(path)}
+    voxels = {alias: h["voxel_spacing_A"] for path, h in headers.items() for alias in tomogram_aliases(path)
+              if h["voxel_spacing_A"] is not None}
+    return shapes, voxels or None
+
+
 def group_by_tomogram(picks, tomograms):
     """Row indices of ``picks`` per tomogram path.
 
@@ -302,13 +334,7 @@ def run_classify_picks(args):
     the command-line entry point); returns the exit status 0."""
     pad_value = args.pad_value if args.pad_value == "mean" else _float_arg(args.pad_value, "--pad-value")
     check_output(args.out, args.overwrite, inputs=[args.picks, *args.tomogram])
-    headers = {path: read_mrc_header(path) for path in args.tomogram}
-    shapes = {alias: h["shape"] for path, h in headers.items() for alias in tomogram_aliases(path)}
-    voxels = {alias: h["voxel_spacing_A"] for path, h in headers.items() for alias in tomogram_aliases(path)
-              if h["voxel_spacing_A"] is not None}
-    if len(args.tomogram) == 1:
-        shapes = headers[args.tomogram[0]]["shape"]
-        voxels = headers[args.tomogram[0]]["voxel_spacing_A"]
+    shapes, voxels = tomogram_geometry(args.tomogram)
     fmt = args.format or detect_format(args.picks)
     picks = read_particles(args.picks, fmt=fmt, tomogram_shape=shapes, pixel_size_A=voxels or None,
                            trusted=args.allow_pickle)
