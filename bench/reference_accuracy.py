@@ -30,7 +30,8 @@ from torch_reference import TorchFSFT  # noqa: E402
 from aitom.classify.deep.fsft.config import FSFTConfig  # noqa: E402
 from aitom.classify.deep.fsft.data import few_shot_split  # noqa: E402
 from aitom.classify.deep.fsft.experiment import (CSV_NAME, _key, _num, _write_runs, read_runs,  # noqa: E402
-                                                 simulated_cell, write_report)
+                                                 simulated_cell)
+from aitom.classify.deep.fsft.report import write_report  # noqa: E402
 from aitom.classify.deep.fsft.stages import StageData  # noqa: E402
 
 METHOD = "aitom_reference_pytorch"

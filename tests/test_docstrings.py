@@ -14,9 +14,11 @@ MODULES = [
     "aitom.classify.deep.fsft.cli",
     "aitom.classify.deep.fsft.config",
     "aitom.classify.deep.fsft.distribute",
+    "aitom.classify.deep.fsft.experiment",
     "aitom.classify.deep.fsft.picks",
     "aitom.classify.deep.fsft.pipeline",
     "aitom.classify.deep.fsft.plots",
+    "aitom.classify.deep.fsft.report",
     "aitom.classify.deep.fsft.stages",
     "aitom.classify.deep.fsft.streaming",
 ]

@@ -22,8 +22,8 @@ Errors
 
 Everything else is imported from its module: networks (``models``), losses (``losses``), few-shot splits
 and batches (``data``), checkpoints (``checkpoint``), figures (``plots``), the ``tf.data`` stream of picks
-(``streaming``), baselines and ablations (``baselines``), the experiment grid (``experiment``), the command
-line (``cli``).
+(``streaming``), baselines and ablations (``baselines``), the experiment grid (``experiment``) and its tables
+and figures (``report``), the command line (``cli``: every ``aitom-fsft`` parser).
 
 The names are loaded from their modules on first use (as scikit-image does), so importing the package
 costs nothing and loads neither TensorFlow nor matplotlib; the command line relies on this to configure

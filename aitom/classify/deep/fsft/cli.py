@@ -8,11 +8,15 @@ import sys
 from aitom.errors import InputError
 
 
-def _add_config_options(p):
+def _add_config_options(p, exclude=()):
+    """``--config`` and one option per FSFTConfig field, except the fields named in ``exclude`` (a command
+    whose own option has that name, as the experiment's grid of ``--shots``)."""
     from .config import FSFTConfig
     g = p.add_argument_group("FSFT hyper-parameters (defaults: the reference implementation's; see FSFTConfig)")
     g.add_argument("--config", help="JSON file of FSFTConfig fields (options below override it)")
     for f in dataclasses.fields(FSFTConfig):
+        if f.name in exclude:
+            continue
         flag = "--" + f.name.replace("_", "-")
         if f.name == "widths":
             g.add_argument(flag, type=lambda s: tuple(int(v) for v in s.split(",")), help="e.g. 16,16,16,128")
@@ -32,7 +36,8 @@ def _config_from_args(args):
                 config = FSFTConfig.from_dict(json.load(f))
         except (OSError, TypeError, ValueError) as e:  # missing, not JSON, unknown or bad field
             raise InputError(args.config, f"not a usable FSFTConfig JSON file ({type(e).__name__}: {e})") from e
-    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(FSFTConfig) if getattr(args, f.name) is not None}
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(FSFTConfig)
+               if getattr(args, f.name, None) is not None}  # excluded fields have no attribute
     return config.replace(**changes)
 
 
@@ -202,8 +207,7 @@ def cmd_classify_lists(args):
     from .jobs import classify_particle_lists
     table = classify_particle_lists(args.picks, args.tomogram, args.model, args.out_dir, threshold=args.threshold,
                                     batch_size=args.batch_size, edge=args.edge, pad_value=_pad_value(args.pad_value),
-                                    fmt=args.format, resume=args.resume, progress=not args.no_progress,
-                                    trusted=args.allow_pickle)
+                                    fmt=args.format, resume=args.resume, progress=not args.no_progress)
     _print_job_summary(table, args.out_dir)
 
 
@@ -282,8 +286,144 @@ def _add_copick_commands(sub):
     cl.add_argument("--pad-value", default="mean", help="'mean' (tomogram mean) or a number")
     cl.add_argument("--resume", action="store_true", help="continue a killed job in --out-dir")
     cl.add_argument("--no-progress", action="store_true")
-    _add_safety_options(cl)
     cl.set_defaults(func=cmd_classify_lists)
+
+
+def cmd_classify_picks(args):
+    from aitom.io.atomic import check_output
+    from aitom.io.file import read_mrc_header
+    from aitom.io.particles import detect_format, read_particles, write_particles
+    from .classifier import SubtomogramClassifier
+    from .picks import SKIPPED, UNASSIGNED, classify_picks, tomogram_aliases
+    pad_value = _pad_value(args.pad_value)
+    check_output(args.out, args.overwrite, inputs=[args.picks, *args.tomogram])
+    headers = {path: read_mrc_header(path) for path in args.tomogram}
+    shapes = {alias: h["shape"] for path, h in headers.items() for alias in tomogram_aliases(path)}
+    voxels = {alias: h["voxel_spacing_A"] for path, h in headers.items() for alias in tomogram_aliases(path)
+              if h["voxel_spacing_A"] is not None}
+    if len(args.tomogram) == 1:
+        shapes = headers[args.tomogram[0]]["shape"]
+        voxels = headers[args.tomogram[0]]["voxel_spacing_A"]
+    fmt = args.format or detect_format(args.picks)
+    picks = read_particles(args.picks, fmt=fmt, tomogram_shape=shapes, pixel_size_A=voxels or None,
+                           trusted=args.allow_pickle)
+    classifier = SubtomogramClassifier.load(args.model)
+    result = classify_picks(args.tomogram, picks, classifier, batch_size=args.batch_size, threshold=args.threshold,
+                            progress=not args.no_progress, edge=args.edge, pad_value=pad_value)
+    like = args.picks if fmt in ("pytom", "relion4", "relion5") else None
+    write_particles(result, args.out, fmt=args.out_format, tomogram_shape=shapes, like=like)
+    counts = result["fsft_class"].value_counts()
+    print(f"{len(result)} picks from {len(args.tomogram)} tomogram(s) -> {args.out}; per class: "
+          + ", ".join(f"{c}={counts.get(c, 0)}" for c in (*classifier.class_names, UNASSIGNED, SKIPPED)
+                      if counts.get(c, 0)))
+
+
+def _add_classify_picks_command(sub):
+    """``classify-picks --tomogram T.mrc [T2.mrc ...] --picks P.star --model M --out O.star [--threshold P]``."""
+    from aitom.io.particles import FORMATS
+    from aitom.picking.extract import EDGE_MODES
+    p = sub.add_parser(
+        "classify-picks",
+        help="classify template-matching picks (cut from memory-mapped tomograms) with a trained classifier",
+        description="Cut every pick out of its tomogram, classify it with an FSFT classifier and write the "
+                    "particle list with fsft_class, fsft_probability and fsft_p_<class> columns added. Picks "
+                    "are matched to tomograms by name (rlnTomoName, ptmMicrographName, ... against the file "
+                    "name, its stem, or the stem without 'rec_').",
+    )
+    p.add_argument("--tomogram", nargs="+", required=True, metavar="MRC", help="tomogram(s), uncompressed MRC")
+    p.add_argument("--picks", required=True, help="particle list: STAR (pytom-match-pick, RELION 4/5), CSV or "
+                                                  "AITom pickle (only with --allow-pickle)")
+    p.add_argument("--model", required=True, help="classifier folder written by SubtomogramClassifier.save")
+    p.add_argument("--out", required=True, help="output particle list (format from --out-format or the extension)")
+    p.add_argument("--threshold", type=float, help="below this top probability a pick is 'background' "
+                                                   "(or 'unassigned' without a background class)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--format", choices=FORMATS, help="format of --picks (default: detected)")
+    p.add_argument("--out-format", choices=FORMATS, help="format of --out (default: from the extension; .star "
+                                                         "keeps the format of --picks)")
+    p.add_argument("--edge", choices=EDGE_MODES, default="pad", help="pad boxes that reach outside the "
+                                                                     "tomogram, or skip those picks")
+    p.add_argument("--pad-value", default="mean", help="'mean' (tomogram mean) or a number")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (never --picks itself)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="read an AITom pickle as --picks: pickles can run code when loaded, so only for files you "
+                        "trust (even then only NumPy arrays and built-in containers are loaded); prefer STAR or CSV")
+    p.set_defaults(func=cmd_classify_picks)
+
+
+def _floats(text):
+    return tuple(float(v) for v in text.split(","))
+
+
+def _ints(text):
+    return tuple(int(v) for v in text.split(","))
+
+
+def _methods(text):
+    """Split on commas outside brackets: 'fsft,fsft[coral_alpha=50,gamma=0.1]'."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [m.strip() for m in out + [cur] if m.strip()]
+
+
+def cmd_experiment(args):
+    from .experiment import CSV_NAME, run_experiment
+    from .report import write_report
+    if args.report_only:
+        print(write_report(args.out, methods=_methods(args.methods)))
+        return
+    counts = _ints(args.n_per_class)
+    simulation = {"n_per_class": counts[0] if len(counts) == 1 else counts, "box_size": args.box_size,
+                  "n_classes": args.n_classes, "voxel_spacing_nm": args.voxel_spacing_nm, "seed": args.data_seed,
+                  "noise_model": args.noise_model, "structures": args.structures}
+    run_experiment(args.out, _floats(args.source_snrs), _floats(args.target_snrs), _ints(args.grid_shots),
+                   _ints(args.seeds), _methods(args.methods), _config_from_args(args), data_dir=args.data_dir,
+                   progress=not args.quiet, **simulation)
+    print(f"table: {os.path.join(args.out, 'results_table.md')}; runs: {os.path.join(args.out, CSV_NAME)}")
+
+
+def _add_experiment_command(sub):
+    """``experiment``: the grid of :mod:`.experiment` and its report."""
+    from . import experiment
+    from .baselines import BASELINES
+    p = sub.add_parser(
+        "experiment", help="baselines, ablations and FSFT over a grid of SNRs, shots and seeds (resumable)",
+        description=experiment.__doc__.split("\n\n")[0])
+    _add_config_options(p, exclude=("shots",))  # the grid's --shots below takes FSFTConfig.shots' name
+    p.add_argument("--out", default="doc/results", help="folder of runs.csv, results_table.md and the plots")
+    p.add_argument("--data-dir", default=os.path.join("runs", "experiment-data"),
+                   help="where simulated cells are kept (default runs/experiment-data)")
+    p.add_argument("--source-snrs", default="1000",
+                   help=f"comma-separated (paper: {','.join(map(experiment._num, experiment.PAPER_SNRS))})")
+    p.add_argument("--target-snrs", default="0.1", help="comma-separated")
+    p.add_argument("--shots", dest="grid_shots", default="5",
+                   help=f"comma-separated (paper: {','.join(map(str, experiment.PAPER_SHOTS))})")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated; each seed draws one split shared by all methods")
+    p.add_argument("--methods", default=",".join(BASELINES),
+                   help="comma-separated names from aitom.classify.deep.fsft.baselines.METHODS, optionally with "
+                        "[field=value,...], e.g. fsft[coral_alpha=50]")
+    p.add_argument("--structures", default="shrec",
+                   help="shipped structure set to simulate: shrec (asymmetric units, default) or assemblies")
+    p.add_argument("--n-per-class", default="100",
+                   help="subtomograms per class and domain, or SOURCE,TARGET (e.g. 100,200)")
+    p.add_argument("--box-size", type=int, default=28)
+    p.add_argument("--n-classes", type=int, default=10)
+    p.add_argument("--voxel-spacing-nm", type=float, default=1.0)
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the simulation")
+    p.add_argument("--noise-model", choices=("aitom", "calibrated"), default="aitom",
+                   help="SNR units: 'aitom' (default) = AITom's nominal SNR, the paper's units; 'calibrated' = "
+                        "SNR measured by 2r/(1-r) (about 11-14x noisier at the same number, doc/simulation.md)")
+    p.add_argument("--report-only", action="store_true", help="only rewrite the table and plots from runs.csv")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_experiment)
 
 
 def build_parser():
@@ -335,8 +475,10 @@ def build_parser():
     sm.set_defaults(func=cmd_summarize)
 
     _add_copick_commands(sub)
-    for module in ("aitom.simulation.cli", "aitom.classify.deep.fsft.picks", "aitom.classify.deep.fsft.experiment"):
-        __import__(module, fromlist=["add_parser"]).add_parser(sub)
+    from aitom.simulation.cli import add_parser as add_simulate_command
+    add_simulate_command(sub)
+    _add_classify_picks_command(sub)
+    _add_experiment_command(sub)
     return p
 
 

@@ -1,4 +1,4 @@
-"""Classify template-matching picks with a trained FSFT classifier, and the ``classify-picks`` command.
+"""Classify template-matching picks with a trained FSFT classifier (``aitom-fsft classify-picks``).
 
 Every pick is cut out of its memory-mapped tomogram (:mod:`aitom.picking.extract`), rescaled to the
 classifier's voxel size, standardised as in training and classified in streamed batches
@@ -29,14 +29,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from aitom.classify.deep.fsft.classifier import SubtomogramClassifier, softmax
+from aitom.classify.deep.fsft.classifier import softmax
 from aitom.errors import InputError
-from aitom.io.atomic import check_output
-from aitom.io.file import mrc_suffix, read_mrc_header
-from aitom.io.particles import FORMATS, detect_format, read_particles, write_particles
+from aitom.io.file import mrc_suffix
 from aitom.classify.deep.fsft.streaming import subtomogram_dataset
 from aitom.io.tomogram import open_tomogram
-from aitom.picking.extract import EDGE_MODES, plan_extraction, read_order, resolve_pad_value, tomogram_coordinates
+from aitom.picking.extract import plan_extraction, read_order, resolve_pad_value, tomogram_coordinates
 
 BACKGROUND = "background"
 UNASSIGNED = "unassigned"
@@ -53,38 +51,6 @@ def tomogram_aliases(path):
     base = os.path.basename(os.fspath(path))
     stem = base[:len(base) - len(mrc_suffix(base))]
     return {base, stem, stem[len("rec_"):] if stem.startswith("rec_") else stem}
-
-
-def tomogram_geometry(tomograms):
-    """Shapes and voxel sizes (Å) of MRC tomograms from their headers, as ``read_particles`` takes them.
-
-    Parameters
-    ----------
-    tomograms : list of str
-        MRC paths.
-
-    Returns
-    -------
-    shapes : tuple or dict
-        With one tomogram its shape (for picks that name no tomogram); else a dict keyed by every name
-        :func:`tomogram_aliases` gives each path.
-    voxel_sizes : float, dict or None
-        Likewise; tomograms whose header records no voxel size are left out.
-
-    Examples
-    --------
-    >>> shapes, voxels = tomogram_geometry(["rec_TS_01.mrc", "rec_TS_02.mrc"])  # doctest: +SKIP
-    >>> shapes["TS_01"], voxels["TS_01"]  # doctest: +SKIP
-    ((928, 928, 464), 7.84)
-    """
-    headers = {path: read_mrc_header(path) for path in tomograms}
-    if len(headers) == 1:
-        (header,) = headers.values()
-        return header["shape"], header["voxel_spacing_A"]
-    shapes = {alias: h["shape"] for path, h in headers.items() for alias in tomogram_aliases(path)}
-    voxels = {alias: h["voxel_spacing_A"] for path, h in headers.items() for alias in tomogram_aliases(path)
-              if h["voxel_spacing_A"] is not None}
-    return shapes, voxels or None
 
 
 def group_by_tomogram(picks, tomograms):
@@ -290,69 +256,4 @@ def label_picks(picks, probabilities, reasons, class_names, threshold=None):
         out[f"fsft_p_{name}"] = probabilities[:, i]
     out["fsft_skip_reason"] = reasons
     return out
-
-
-def add_parser(subparsers):
-    """Add the ``classify-picks`` sub-command to an ``argparse`` sub-parser collection.
-
-    ``aitom-fsft classify-picks --tomogram T.mrc [T2.mrc ...] --picks P.star --model M --out O.star
-    [--threshold P]``
-    """
-    p = subparsers.add_parser(
-        "classify-picks",
-        help="classify template-matching picks (cut from memory-mapped tomograms) with a trained classifier",
-        description="Cut every pick out of its tomogram, classify it with an FSFT classifier and write the "
-                    "particle list with fsft_class, fsft_probability and fsft_p_<class> columns added. Picks "
-                    "are matched to tomograms by name (rlnTomoName, ptmMicrographName, ... against the file "
-                    "name, its stem, or the stem without 'rec_').",
-    )
-    p.add_argument("--tomogram", nargs="+", required=True, metavar="MRC", help="tomogram(s), uncompressed MRC")
-    p.add_argument("--picks", required=True, help="particle list: STAR (pytom-match-pick, RELION 4/5), CSV or "
-                                                  "AITom pickle (only with --allow-pickle)")
-    p.add_argument("--model", required=True, help="classifier folder written by SubtomogramClassifier.save")
-    p.add_argument("--out", required=True, help="output particle list (format from --out-format or the extension)")
-    p.add_argument("--threshold", type=float, help="below this top probability a pick is 'background' "
-                                                   "(or 'unassigned' without a background class)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--format", choices=FORMATS, help="format of --picks (default: detected)")
-    p.add_argument("--out-format", choices=FORMATS, help="format of --out (default: from the extension; .star "
-                                                         "keeps the format of --picks)")
-    p.add_argument("--edge", choices=EDGE_MODES, default="pad", help="pad boxes that reach outside the "
-                                                                     "tomogram, or skip those picks")
-    p.add_argument("--pad-value", default="mean", help="'mean' (tomogram mean) or a number")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (never --picks itself)")
-    p.add_argument("--allow-pickle", action="store_true",
-                   help="read an AITom pickle as --picks: pickles can run code when loaded, so only for files you "
-                        "trust (even then only NumPy arrays and built-in containers are loaded); prefer STAR or CSV")
-    p.set_defaults(func=run_classify_picks)
-    return p
-
-
-def run_classify_picks(args):
-    """Run the ``classify-picks`` sub-command from parsed ``args`` and print a one-line summary (this is
-    the command-line entry point); returns the exit status 0."""
-    pad_value = args.pad_value if args.pad_value == "mean" else _float_arg(args.pad_value, "--pad-value")
-    check_output(args.out, args.overwrite, inputs=[args.picks, *args.tomogram])
-    shapes, voxels = tomogram_geometry(args.tomogram)
-    fmt = args.format or detect_format(args.picks)
-    picks = read_particles(args.picks, fmt=fmt, tomogram_shape=shapes, pixel_size_A=voxels or None,
-                           trusted=args.allow_pickle)
-    classifier = SubtomogramClassifier.load(args.model)
-    result = classify_picks(args.tomogram, picks, classifier, batch_size=args.batch_size, threshold=args.threshold,
-                            progress=not args.no_progress, edge=args.edge, pad_value=pad_value)
-    like = args.picks if fmt in ("pytom", "relion4", "relion5") else None
-    write_particles(result, args.out, fmt=args.out_format, tomogram_shape=shapes, like=like)
-    counts = result["fsft_class"].value_counts()
-    print(f"{len(result)} picks from {len(args.tomogram)} tomogram(s) -> {args.out}; per class: "
-          + ", ".join(f"{c}={counts.get(c, 0)}" for c in (*classifier.class_names, UNASSIGNED, SKIPPED)
-                      if counts.get(c, 0)))
-    return 0
-
-
-def _float_arg(value, name):
-    try:
-        return float(value)
-    except ValueError:
-        raise InputError(name, f"expected a number or 'mean', got {value!r}") from None
 
