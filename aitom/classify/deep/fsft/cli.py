@@ -207,7 +207,8 @@ def cmd_classify_lists(args):
     from .jobs import classify_particle_lists
     table = classify_particle_lists(args.picks, args.tomogram, args.model, args.out_dir, threshold=args.threshold,
                                     batch_size=args.batch_size, edge=args.edge, pad_value=_pad_value(args.pad_value),
-                                    fmt=args.format, resume=args.resume, progress=not args.no_progress)
+                                    fmt=args.format, resume=args.resume, progress=not args.no_progress,
+                                    trusted=args.allow_pickle)
     _print_job_summary(table, args.out_dir)
 
 
@@ -286,24 +287,18 @@ def _add_copick_commands(sub):
     cl.add_argument("--pad-value", default="mean", help="'mean' (tomogram mean) or a number")
     cl.add_argument("--resume", action="store_true", help="continue a killed job in --out-dir")
     cl.add_argument("--no-progress", action="store_true")
+    _add_safety_options(cl)
     cl.set_defaults(func=cmd_classify_lists)
 
 
 def cmd_classify_picks(args):
     from aitom.io.atomic import check_output
-    from aitom.io.file import read_mrc_header
     from aitom.io.particles import detect_format, read_particles, write_particles
     from .classifier import SubtomogramClassifier
-    from .picks import SKIPPED, UNASSIGNED, classify_picks, tomogram_aliases
+    from .picks import SKIPPED, UNASSIGNED, classify_picks, tomogram_geometry
     pad_value = _pad_value(args.pad_value)
     check_output(args.out, args.overwrite, inputs=[args.picks, *args.tomogram])
-    headers = {path: read_mrc_header(path) for path in args.tomogram}
-    shapes = {alias: h["shape"] for path, h in headers.items() for alias in tomogram_aliases(path)}
-    voxels = {alias: h["voxel_spacing_A"] for path, h in headers.items() for alias in tomogram_aliases(path)
-              if h["voxel_spacing_A"] is not None}
-    if len(args.tomogram) == 1:
-        shapes = headers[args.tomogram[0]]["shape"]
-        voxels = headers[args.tomogram[0]]["voxel_spacing_A"]
+    shapes, voxels = tomogram_geometry(args.tomogram)
     fmt = args.format or detect_format(args.picks)
     picks = read_particles(args.picks, fmt=fmt, tomogram_shape=shapes, pixel_size_A=voxels or None,
                            trusted=args.allow_pickle)

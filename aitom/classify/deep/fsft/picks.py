@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from aitom.classify.deep.fsft.classifier import softmax
 from aitom.errors import InputError
-from aitom.io.file import mrc_suffix
+from aitom.io.file import mrc_suffix, read_mrc_header
 from aitom.classify.deep.fsft.streaming import subtomogram_dataset
 from aitom.io.tomogram import open_tomogram
 from aitom.picking.extract import plan_extraction, read_order, resolve_pad_value, tomogram_coordinates
@@ -51,6 +51,38 @@ def tomogram_aliases(path):
     base = os.path.basename(os.fspath(path))
     stem = base[:len(base) - len(mrc_suffix(base))]
     return {base, stem, stem[len("rec_"):] if stem.startswith("rec_") else stem}
+
+
+def tomogram_geometry(tomograms):
+    """Shapes and voxel sizes (Å) of MRC tomograms from their headers, as ``read_particles`` takes them.
+
+    Parameters
+    ----------
+    tomograms : list of str
+        MRC paths.
+
+    Returns
+    -------
+    shapes : tuple or dict
+        With one tomogram its shape (for picks that name no tomogram); else a dict keyed by every name
+        :func:`tomogram_aliases` gives each path.
+    voxel_sizes : float, dict or None
+        Likewise; tomograms whose header records no voxel size are left out.
+
+    Examples
+    --------
+    >>> shapes, voxels = tomogram_geometry(["rec_TS_01.mrc", "rec_TS_02.mrc"])  # doctest: +SKIP
+    >>> shapes["TS_01"], voxels["TS_01"]  # doctest: +SKIP
+    ((928, 928, 464), 7.84)
+    """
+    headers = {path: read_mrc_header(path) for path in tomograms}
+    if len(headers) == 1:
+        (header,) = headers.values()
+        return header["shape"], header["voxel_spacing_A"]
+    shapes = {alias: h["shape"] for path, h in headers.items() for alias in tomogram_aliases(path)}
+    voxels = {alias: h["voxel_spacing_A"] for path, h in headers.items() for alias in tomogram_aliases(path)
+              if h["voxel_spacing_A"] is not None}
+    return shapes, voxels or None
 
 
 def group_by_tomogram(picks, tomograms):
