@@ -3,17 +3,18 @@
 Projects are built in temporary folders (tomograms from the tomogram simulator or with bright blobs, picks
 at known positions), results are read back with copick's own API. Tests needing copick skip without it.
 """
+import json
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from aitom.classify.deep.fsft import FSFTConfig, copick_jobs
+from aitom.classify.deep.fsft import SubtomogramClassifier, copick_jobs
 from aitom.classify.deep.fsft.cli import main as aitom_fsft
 from aitom.errors import InputError
 from aitom.io import copick_project as cp
-from aitom.io.dataset import SubtomogramSet, load_dataset
+from aitom.io.dataset import SubtomogramSet, load_dataset, save_subtomogram_set
 from aitom.io.particles import COORDINATE_COLUMNS
 from aitom.picking import extract_background, extract_subtomograms
 from aitom.simulation.tomogram import simulate_tomogram
@@ -148,7 +149,7 @@ def test_killed_job_resumes_at_the_unfinished_run(blobs, monkeypatch):
 
 
 def test_full_loop_annotate_train_classify_write_back(tmp_path):
-    """A few annotations per class in a simulated copick project -> train_from_copick (1 epoch per stage) ->
+    """A few annotations per class in a simulated copick project -> aitom-fsft copick-train (1 epoch per stage) ->
     classify every pick -> new pick sets read back with copick; checks plumbing (positions, classes,
     scores), not accuracy."""
     classes = ("1bxn", "3gl1")
@@ -179,8 +180,13 @@ def test_full_loop_annotate_train_classify_write_back(tmp_path):
     run_dir = tmp_path / "fsft"
     annotations = cp.PickSelection(None, "alice", "1")
     pool = cp.PickSelection(("particle",), "pytom", "0")
-    result = copick_jobs.train_from_copick(source, config, run_dir, VOXEL, "wbp", annotations, pool,
-                                           config=FSFTConfig(**TINY), background_per_run=2, progress=False)
+    save_subtomogram_set(source, tmp_path / "source")
+    tiny = [a for k, v in TINY.items() for a in ("--" + k.replace("_", "-"), ",".join(map(str, v))
+                                                 if isinstance(v, tuple) else str(v))]
+    assert aitom_fsft(["copick-train", "--source", str(tmp_path / "source"), "--copick", config, "--run-dir",
+                       str(run_dir), "--voxel-size", str(VOXEL), "--tomo-type", "wbp", "--annotation-user", "alice",
+                       "--annotation-session", "1", "--picks-object", "particle", "--picks-user", "pytom",
+                       "--picks-session", "0", "--background-per-run", "2", "--quiet", *tiny]) == 0
     target = load_dataset(str(run_dir) + "_target")
     n_annotated = {c: sum(min(2, int((truth[r][2] == c).sum())) for r in truth) for c in classes}
     assert target.counts() == {**n_annotated, "background": 4}
@@ -188,7 +194,10 @@ def test_full_loop_annotate_train_classify_write_back(tmp_path):
     tomogram, xyz, labels = truth["TS-1"]  # the first row is TS-1's first annotation of class 1bxn
     first = xyz[labels == "1bxn"][0]
     np.testing.assert_allclose(target.x[0], extract_subtomograms(tomogram, first[None], BOX)[0][0], rtol=1e-5)
-    assert result.classifier.class_names == names
+    assert SubtomogramClassifier.load(str(run_dir / "classifier")).class_names == names
+    shots = min(target.counts().values())  # default: every annotation of the least annotated class is a shot
+    assert json.loads((run_dir / "config.json").read_text())["shots"] == shots
+    assert len(json.loads((run_dir / "split.json").read_text())["target_shots"]) == 3 * shots
 
     out = tmp_path / "job"
     table = copick_jobs.classify_copick_project(config, run_dir / "classifier", out, VOXEL, "wbp", pool, "fsft", "1",
