@@ -44,7 +44,7 @@ from aitom.io import copick_project
 from aitom.io.atomic import atomic_open
 from aitom.io.dataset import SubtomogramSet, save_subtomogram_set
 from aitom.io.particles import COORDINATE_COLUMNS
-from aitom.picking import extract_background, extract_subtomograms, match_picks, pick_particles, picking_metrics
+from aitom.picking import extract_background, extract_subtomograms, match_picks, pick_particles
 from aitom.simulation.tomogram import particle_radius, simulate_tomogram
 from aitom.structure import load_default_densities
 

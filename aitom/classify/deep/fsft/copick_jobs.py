@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 
 from aitom.errors import InputError
-from aitom.io.copick_project import (ROTATION_COLUMNS, PickSelection, check_objects, delete_pick_set,
+from aitom.io.copick_project import (ROTATION_COLUMNS, check_objects, delete_pick_set,
                                      existing_pick_sets, import_copick, open_project, open_zarr_tomogram, select_runs,
                                      write_pick_set)
 from aitom.io.dataset import META_FILE, SubtomogramSetWriter, load_dataset
@@ -242,6 +242,7 @@ def train_from_copick(source, config_path, run_dir, voxel_size_A, tomo_type, ann
 
     Examples
     --------
+    >>> from aitom.io.copick_project import PickSelection
     >>> result = train_from_copick("data/source", "project/copick.json", "runs/copick", 10.0, "wbp",
     ...                            PickSelection(("ribosome", "apoferritin"), "alice", "1"),
     ...                            PickSelection(("particle",), "pytom", "0"))  # doctest: +SKIP
