@@ -23,7 +23,14 @@ _FORMAT = "aitom-fsft-classifier"
 
 
 def json_safe(obj):
-    """``obj`` with every non-finite float (NaN, inf) replaced by None, so ``json.dump`` writes valid JSON."""
+    """``obj`` with every non-finite float (NaN, inf) replaced by None, so ``json.dump`` writes valid JSON.
+
+    Examples
+    --------
+    >>> from aitom.classify.deep.fsft.classifier import json_safe
+    >>> json_safe({"1": {"target_test_acc": float("nan"), "source_val_acc": 0.9}})
+    {'1': {'target_test_acc': None, 'source_val_acc': 0.9}}
+    """
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
@@ -34,7 +41,15 @@ def json_safe(obj):
 
 
 def is_classifier_folder(path):
-    """True when ``path`` is a folder whose ``classifier.json`` says it was written by :meth:`save`."""
+    """True when ``path`` is a folder whose ``classifier.json`` says it was written by
+    :meth:`SubtomogramClassifier.save` (the only kind of folder ``save`` replaces).
+
+    Examples
+    --------
+    >>> from aitom.classify.deep.fsft.classifier import is_classifier_folder
+    >>> is_classifier_folder("runs/demo/run/classifier")  # doctest: +SKIP
+    True
+    """
     try:
         with open(os.path.join(path, _META_FILE)) as f:
             return json.load(f).get("format") == _FORMAT
