@@ -10,7 +10,8 @@ volume as an MRC file. Then cuts ``--picks`` random boxes (edge ``--box``) with
   picks in chunk order (:func:`aitom.picking.extract.read_order` with ``chunks``), as the copick job reads;
 * the same with picks in plain z order, to show what the chunk order saves.
 
-Memory is sampled as in ``bench_picks.py`` (peak ``RssAnon`` above its level before each run).
+Memory is sampled as in ``bench_picks.py`` (``aitom.classify.deep.fsft.memory.MemorySampler``: peak
+``RssAnon`` above its level before each run).
 
 Run: ``.venv/bin/python bench/bench_copick.py [--shape 512 512 200] [--picks 3000] [--chunks 64 256]``.
 """
@@ -22,13 +23,11 @@ import time
 
 import numpy as np
 
+from aitom.classify.deep.fsft.memory import MemorySampler
 from aitom.io import copick_project
 from aitom.io.file import put_mrc
 from aitom.io.tomogram import open_tomogram
 from aitom.picking.extract import extract_subtomogram, read_order
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_picks import MemorySampler  # noqa: E402
 
 
 def cut_all(tomogram, centres, box):
@@ -42,7 +41,7 @@ def timed(label, fn, rows):
         start = time.perf_counter()
         reads = fn()
         seconds = time.perf_counter() - start
-    rows.append((label, seconds, reads, memory.growth_mb("RssAnon")))
+    rows.append((label, seconds, reads, memory.growth("RssAnon")))
 
 
 def main(argv=None):

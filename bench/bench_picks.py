@@ -10,7 +10,8 @@ the writer never holds it) to a temporary MRC file, draws random picks (default 
   network's activations grow with the batch (the first block's output alone is batch x 32^3 x 16 float32,
   2 MB per subtomogram), not with the tomogram.
 
-Memory is sampled from ``/proc/self/status`` every 10 ms during each run: ``RssAnon`` (private memory the
+Memory is sampled from ``/proc/self/status`` every 10 ms during each run
+(:class:`aitom.classify.deep.fsft.memory.MemorySampler`): ``RssAnon`` (private memory the
 process allocated) and ``RssFile`` (pages of mapped files, here the tomogram: page cache, shared and
 reclaimable, not a copy); the table shows their peaks above the level just before the run. A separate
 shorter pass runs extraction under ``tracemalloc`` for the peak of NumPy/Python allocations.
@@ -20,7 +21,6 @@ Run: ``.venv/bin/python bench/bench_picks.py [--shape 512 512 200] [--picks 1000
 import argparse
 import os
 import tempfile
-import threading
 import time
 import tracemalloc
 
@@ -32,6 +32,7 @@ import aitom  # noqa: F401  before TensorFlow: turns oneDNN on unless TF_ENABLE_
 import machine
 from aitom.classify.deep.fsft import FSFTConfig, SubtomogramClassifier
 from aitom.classify.deep.fsft.models import FSFTNetworks
+from aitom.classify.deep.fsft.memory import MemorySampler
 from aitom.classify.deep.fsft.picks import classify_picks
 from aitom.classify.deep.fsft.streaming import subtomogram_dataset
 from aitom.io.tomogram import open_tomogram
@@ -49,41 +50,6 @@ def write_tomogram(path, shape, voxel_size_A, seed):
             mrc.data[z:z + 16] = rng.standard_normal((min(16, nz - z), ny, nx), dtype=np.float32)
         mrc.voxel_size = voxel_size_A
         mrc.update_header_stats()
-
-
-def _status_kb():
-    """``RssAnon`` and ``RssFile`` of this process in kB."""
-    values = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key = line.split(":")[0]
-            if key in ("RssAnon", "RssFile"):
-                values[key] = int(line.split()[1])
-    return values
-
-
-class MemorySampler:
-    """Peak ``RssAnon`` / ``RssFile`` above their values at start, sampled in a thread."""
-
-    def __enter__(self):
-        self.start = _status_kb()
-        self.peak = dict(self.start)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stop.wait(0.01):
-            for k, v in _status_kb().items():
-                self.peak[k] = max(self.peak[k], v)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def growth_mb(self, key):
-        return (self.peak[key] - self.start[key]) / 1024.0
 
 
 def extraction_pass(path, centres, box, batch_size):
@@ -127,8 +93,7 @@ def main(argv=None):
                 t0 = time.perf_counter()
                 run()
                 seconds = time.perf_counter() - t0
-            rows.append((name, seconds, args.picks / seconds, memory.growth_mb("RssAnon"),
-                         memory.growth_mb("RssFile")))
+            rows.append((name, seconds, args.picks / seconds, memory.growth("RssAnon"), memory.growth("RssFile")))
 
         n_traced = min(args.picks, 2000)
         tracemalloc.start()

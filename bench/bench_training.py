@@ -1,31 +1,30 @@
 #!/usr/bin/env python
-"""Training and inference throughput of the FSFT networks: this project (TensorFlow/Keras) vs PyTorch.
+"""Inference, the four stages and memory of the FSFT networks: this project (TensorFlow/Keras) vs PyTorch.
 
-One process times every contender on the same random data, interleaved (A B C A B C ...) with a
-short pause between blocks so that spinning worker threads of one framework go idle before the
-next one runs; it reports the median and best of the repeats, and project/PyTorch ratios. Peak
-memory comes from one subprocess per workload (``--worker``), since RSS is per process.
+Every project contender is the library's own function, called as ``train`` calls it. One process
+times the contenders on the same random data, interleaved (A B C A B C ...) with a short pause
+between blocks so that spinning worker threads of one framework go idle before the next one runs; it
+reports the median and best of the repeats, and project/PyTorch ratios. Peak memory comes from one
+subprocess per workload (``--worker``), since RSS is per process (``aitom.classify.deep.fsft.memory``).
+Stage-1 training throughput against PyTorch, with oneDNN on and off, is ``bench/bench_cpu_ratio.py``.
 
 Sections (``--sections``, comma separated):
 
-train     a training step (batch 32, 28^3, 10 classes) of: the project's stage-1 step (FSFTNetworks,
-          Adam, cross-entropy, under the ``tf.distribute`` strategy as in ``stages._fit``); the
-          same with Keras' own BatchNormalization (this project before the fused layer); a plain
-          Keras ``model.fit`` of the same architecture (the naive baseline); the PyTorch reference
-          network (NCDHW, the reference's layout) and PyTorch with ``channels_last_3d``.
 infer     inference throughput, standardisation included: ``stages.predict_logits`` (tf.data
           pipeline), the exported ``SubtomogramClassifier.predict_proba``, PyTorch (both layouts).
 pipeline  each FSFT stage (1, 2.1, 2.2, 3) at fixed epochs on a synthetic 10-class 28^3 two-domain
           set, through ``stage1_source`` etc., vs ``torch_reference.TorchFSFT`` at equal epochs
           (stage 2.2 both as the reference does it, re-running the encoders on every batch, and with
           this project's precomputed features).
-memory    peak RSS of subprocesses running each training workload alone.
+memory    peak RSS of a subprocess running one stage-1 epoch alone (the pipeline section's 900 source
+          subtomograms, batch 32): ``stage1_source``, and ``TorchFSFT.stage1``.
 memmap    stage 1 streaming from a memory-mapped ``.npy`` (``--memmap-n`` x ``--memmap-box``^3,
           created sparse in ``--memmap-dir`` and deleted afterwards): peak anonymous and total RSS.
 
 Usage::
 
     .venv/bin/python bench/bench_training.py                      # all but memmap, prints tables
+    .venv/bin/python bench/bench_training.py --sections pipeline,memory --epochs 1,1,1,1 --pipeline-repeats 1
     .venv/bin/python bench/bench_training.py --sections memmap    # the 13 GB streaming check
     .venv/bin/python bench/bench_training.py --write doc/performance.md   # also update the doc's tables
 
@@ -36,11 +35,9 @@ import datetime
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,15 +47,15 @@ sys.path.insert(0, HERE)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import aitom  # noqa: E402,F401  before TensorFlow: turns oneDNN on unless TF_ENABLE_ONEDNN_OPTS is set
+from aitom.classify.deep.fsft.memory import MemorySampler, peak_rss_mib, status_mib  # noqa: E402
 
 BEGIN, END = "<!-- bench_training:begin -->", "<!-- bench_training:end -->"
 
 
 def _args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sections", default="train,infer,pipeline,memory")
+    p.add_argument("--sections", default="infer,pipeline,memory")
     p.add_argument("--repeats", type=int, default=9, help="interleaved repeats per contender")
-    p.add_argument("--calls", type=int, default=3, help="steps (or inference passes) per timed block")
     p.add_argument("--pipeline-repeats", type=int, default=2)
     p.add_argument("--epochs", default="2,2,5,3", help="epochs of stages 1, 2.1, 2.2, 3 in 'pipeline'")
     p.add_argument("--tf-inter-op", type=int, default=None, help="tf inter-op threads (default: TF's)")
@@ -117,45 +114,6 @@ def interleave(contenders, repeats, calls, pause=0.3):
     return out
 
 
-class RSSSampler:
-    """Peak VmRSS, RssAnon and RssFile of this process, sampled every 20 ms in a thread."""
-
-    def __init__(self):
-        self.peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @staticmethod
-    def read():
-        out = {}
-        with open("/proc/self/status") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("VmRSS", "RssAnon", "RssFile"):
-                    out[k] = int(v.split()[0]) / 1024.0  # MiB
-        return out
-
-    def _run(self):
-        while not self._stop.is_set():
-            for k, v in self.read().items():
-                self.peak[k] = max(self.peak[k], v)
-            time.sleep(0.02)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        for k, v in self.read().items():
-            self.peak[k] = max(self.peak[k], v)
-
-
-def _maxrss_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def synthetic_set(n_per_class, n_classes=10, box=28, shift=0.0, seed=0):
     """Class c: a bright cube at a class-specific place in noise; ``shift`` changes the domain."""
     import numpy as np
@@ -171,93 +129,7 @@ def synthetic_set(n_per_class, n_classes=10, box=28, shift=0.0, seed=0):
     return SubtomogramSet(x, y, tuple(f"class{c}" for c in range(n_classes)), voxel_spacing_nm=1.0)
 
 
-# ------------------------------------------------------------------------------ training contenders
-
-def project_train_step(tf, config, batch, box, n_classes, keras_bn=False):
-    """The stage-1 step as ``stages.stage1_source`` builds it, under ``_fit``'s distributed wrapper."""
-    import keras
-    from keras import layers
-    from aitom.classify.deep.fsft.losses import cross_entropy
-    from aitom.classify.deep.fsft.models import FSFTNetworks
-    from aitom.classify.deep.fsft import models
-    saved = models.FusedBatchNormalization
-    if keras_bn:  # this project before the fused layer (bench-only switch)
-        models.FusedBatchNormalization = layers.BatchNormalization
-    try:
-        strategy = tf.distribute.get_strategy()
-        with strategy.scope():
-            net = FSFTNetworks(box, n_classes, config)
-    finally:
-        models.FusedBatchNormalization = saved
-    variables = net.encoder_variables(("source",)) + net.classifier.trainable_variables
-    optimizer = keras.optimizers.Adam(learning_rate=config.lr_stage1)
-    optimizer.build(variables)
-
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = cross_entropy(y, net.logits(x, "source", training=True), batch)
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return {"loss": loss}
-
-    @tf.function
-    def distributed_step(*b):
-        out = strategy.run(step, args=b)
-        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
-
-    return net, lambda x, y: float(distributed_step(x, y)["loss"])
-
-
-def keras_sequential(n_classes, box, widths=(16, 16, 16, 128)):
-    import keras
-    from keras import layers
-    m = keras.Sequential([keras.Input((box, box, box, 1))])
-    for w in widths:
-        m.add(layers.Conv3D(w, 3, padding="same", use_bias=False))
-        m.add(layers.BatchNormalization(momentum=0.9, epsilon=1e-5))
-        m.add(layers.ReLU())
-        m.add(layers.MaxPool3D(2))
-    m.add(layers.Flatten())
-    m.add(layers.Dense(n_classes))
-    m.compile(optimizer=keras.optimizers.Adam(1e-3),
-              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return m
-
-
-class _BatchTimer:
-    def __init__(self):
-        import keras
-
-        class CB(keras.callbacks.Callback):
-            def on_train_batch_begin(cb, batch, logs=None):
-                self.t0 = time.perf_counter()
-
-            def on_train_batch_end(cb, batch, logs=None):
-                self.times.append(time.perf_counter() - self.t0)
-
-        self.times, self.callback = [], CB()
-
-
-def torch_train_step(torch, x_np, y_np, n_classes, channels_last, lr=1e-3):
-    import numpy as np
-    import torch_reference as tr
-    torch.manual_seed(0)
-    m = tr.classifier_network(n_classes)
-    x = tr.to_tensor(x_np, channels_last)
-    if channels_last:
-        m = m.to(memory_format=torch.channels_last_3d)
-    y = torch.from_numpy(np.asarray(y_np, np.int64))
-    opt = torch.optim.Adam(m.parameters(), lr=lr)
-    m.train()
-
-    def step():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(m(x), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return m, step
-
+# ----------------------------------------------------------------------------- inference contenders
 
 def _with_threads(torch, n, fn):
     """``fn`` run with ``n`` PyTorch intra-op threads (restored afterwards)."""
@@ -270,45 +142,6 @@ def _with_threads(torch, n, fn):
             torch.set_num_threads(saved)
     return run
 
-
-def section_train(args, tf, torch, results):
-    import numpy as np
-    from aitom.classify.deep.fsft import FSFTConfig
-    from aitom.image.normalize import standardize
-    batch, box, k = 32, 28, 10
-    rng = np.random.default_rng(0)
-    x_np = standardize(rng.normal(size=(batch, box, box, box)).astype(np.float32))[..., None]
-    y_np = rng.integers(0, k, batch).astype(np.int32)
-    x, y = tf.constant(x_np), tf.constant(y_np)
-    config = FSFTConfig()
-    _, proj = project_train_step(tf, config, batch, box, k)
-    _, proj_kbn = project_train_step(tf, config, batch, box, k, keras_bn=True)
-    contenders = {
-        "project stage-1 step (fused BatchNorm)": (lambda: proj(x, y), batch),
-        "project step with keras.layers.BatchNormalization": (lambda: proj_kbn(x, y), batch),
-    }
-    model = keras_sequential(k, box)
-    timer = _BatchTimer()
-    ds = tf.data.Dataset.from_tensors((x, y)).repeat()
-
-    def fit_block():
-        model.fit(ds, steps_per_epoch=1, epochs=1, verbose=0, callbacks=[timer.callback])
-    contenders["plain Keras model.fit (naive baseline)"] = (fit_block, batch)
-    if torch is not None:
-        for name, cl in (("PyTorch reference (NCDHW)", False), ("PyTorch channels_last_3d", True)):
-            _, step = torch_train_step(torch, x_np[..., 0], y_np, k, cl)
-            for threads in (os.cpu_count(), 1):
-                label = name if threads == os.cpu_count() else f"{name}, 1 thread"
-                contenders[label] = (_with_threads(torch, threads, step), batch)
-    res = interleave(contenders, args.repeats, args.calls)
-    # model.fit: report the time inside train batches (fit's per-call set-up excluded), same blocks
-    n_fit = len(timer.times)
-    per_block = [sum(timer.times[i:i + args.calls]) for i in range(n_fit - args.repeats * args.calls, n_fit, args.calls)]
-    res["plain Keras model.fit (naive baseline)"] = [args.calls * batch / t for t in per_block]
-    results["train"] = res
-
-
-# ----------------------------------------------------------------------------- inference contenders
 
 def section_infer(args, tf, torch, results):
     import numpy as np
@@ -433,44 +266,37 @@ def section_pipeline(args, tf, torch, results):
 
 def worker(args):
     """Run one workload alone and print its peak memory as JSON (called in a subprocess)."""
-    import numpy as np
     name = args.worker
-    base = RSSSampler.read()
+    base = status_mib()
     out = {"workload": name}
-    steps = 20
-    batch, box, k = 32, 28, 10
-    rng = np.random.default_rng(0)
-    x_np = rng.normal(size=(batch, box, box, box)).astype(np.float32)
-    y_np = rng.integers(0, k, batch).astype(np.int32)
-    if name == "torch-train":
-        torch = _torch()
-        out["after_import_MiB"] = RSSSampler.read()["VmRSS"]
-        _, step = torch_train_step(torch, x_np, y_np, k, False)
-        with RSSSampler() as s:
-            for _ in range(steps):
-                step()
-    elif name in ("project-train", "keras-fit", "project-train-keras-bn"):
-        tf = _setup_tf(args)
-        from aitom.classify.deep.fsft import FSFTConfig
-        out["after_import_MiB"] = RSSSampler.read()["VmRSS"]
-        x, y = tf.constant(x_np[..., None]), tf.constant(y_np)
-        if name == "keras-fit":
-            model = keras_sequential(k, box)
-            with RSSSampler() as s:
-                model.fit(x_np[..., None], y_np, batch_size=batch, epochs=steps, verbose=0)
-        else:
-            _, step = project_train_step(tf, FSFTConfig(), batch, box, k, keras_bn=name.endswith("keras-bn"))
-            with RSSSampler() as s:
-                for _ in range(steps):
-                    step(x, y)
-    elif name == "memmap":
+    if name == "memmap":
         out.update(memmap_stream(args))
         print("RESULT" + json.dumps(out))
         return
+    if name == "torch-train":
+        _torch()
+        out["after_import_MiB"] = status_mib()["VmRSS"]
+        import torch_reference as tr  # loads TensorFlow too (the project's pair sampling and data helpers)
+        from aitom.classify.deep.fsft import FSFTConfig
+        data = pipeline_data()
+        model = tr.TorchFSFT(28, 10, FSFTConfig(), seed=0)
+        with MemorySampler() as s:
+            model.stage1(data, 1)
+    elif name == "project-train":
+        _setup_tf(args)
+        from aitom.classify.deep.fsft import FSFTConfig, stage1_source
+        from aitom.classify.deep.fsft.models import FSFTNetworks
+        from aitom.classify.deep.fsft.stages import RunContext
+        out["after_import_MiB"] = status_mib()["VmRSS"]
+        data = pipeline_data()
+        config = FSFTConfig(epochs_stage1=1)
+        net = FSFTNetworks(28, 10, config)
+        with MemorySampler() as s:
+            stage1_source(net, data, config, RunContext())
     else:
         raise SystemExit(f"unknown worker {name}")
     out.update({"before_MiB": base["VmRSS"], "peak_VmRSS_MiB": s.peak["VmRSS"], "peak_RssAnon_MiB": s.peak["RssAnon"],
-                "ru_maxrss_MiB": _maxrss_mib(), "steps": steps})
+                "ru_maxrss_MiB": peak_rss_mib(), "steps": len(data.split.source_train) // 32})
     print("RESULT" + json.dumps(out))
 
 
@@ -488,7 +314,7 @@ def _run_worker(args, name, extra=()):
 
 
 def section_memory(args, results):
-    names = ["project-train", "project-train-keras-bn", "keras-fit"]
+    names = ["project-train"]
     try:
         import torch  # noqa: F401
         names.append("torch-train")
@@ -531,15 +357,15 @@ def memmap_stream(args):
                              target_unlabelled=np.zeros(0, np.int64), target_test=np.zeros(0, np.int64))
         config = FSFTConfig(epochs_stage1=1, batch_size=batch)
         net = FSFTNetworks(box, k, config)
-        out["before_MiB"] = RSSSampler.read()
+        out["before_MiB"] = status_mib()
         clock = _Clock()
-        with RSSSampler() as s:
+        with MemorySampler() as s:
             t0 = time.perf_counter()
             stage1_source(net, StageData(src, src, split), config, RunContext(store=clock))
             out["seconds"] = time.perf_counter() - t0
         out.update({"steps": len(rows[64:]) // batch, "peak_VmRSS_MiB": s.peak["VmRSS"],
                     "peak_RssAnon_MiB": s.peak["RssAnon"], "peak_RssFile_MiB": s.peak["RssFile"],
-                    "ru_maxrss_MiB": _maxrss_mib(),
+                    "ru_maxrss_MiB": peak_rss_mib(),
                     "subtomograms_per_s": len(rows[64:]) // batch * batch / out["seconds"]})
     finally:
         if os.path.exists(path):
@@ -562,11 +388,8 @@ def report(args, results, machine):
              f"{machine['tf_intra']}, inter-op {machine['tf_inter']} (0 = TF default, one per core); "
              f"PyTorch {machine['torch_threads']} intra-op, {machine['torch_interop']} inter-op.", ""]
     ref = "PyTorch reference (NCDHW)"
-    for sec, title in (("train", "Training step, batch 32, 28^3, 10 classes"),
-                       ("infer", "Inference, 256 subtomograms 28^3 in batches of 64, standardisation included")):
-        if sec not in results:
-            continue
-        res = results[sec]
+    if "infer" in results:
+        res, title = results["infer"], "Inference, 256 subtomograms 28^3 in batches of 64, standardisation included"
         base = _median(res[ref]) if ref in res else None
         torch_rows = [_median(v) for k, v in res.items() if k.startswith("PyTorch")]
         best = max(torch_rows) if torch_rows else None
@@ -579,8 +402,9 @@ def report(args, results, machine):
                          f"{_fmt(_median(v) / best, 2) + 'x' if best else '—'} |")
         lines.append("")
     if "memory" in results:
-        lines += ["**Peak memory** (a subprocess running 20 training steps of that workload alone; RSS after "
-                  "imports shows the framework's own share)", "",
+        lines += ["**Peak memory** (a subprocess running one stage-1 epoch alone, 900 source subtomograms in "
+                  "steps of 32: `stage1_source`, `TorchFSFT.stage1`; RSS after importing the framework shows its own "
+                  "share; the PyTorch process loads TensorFlow too, for the project's data helpers)", "",
                   "| workload | RSS after imports MiB | peak RSS MiB | peak anonymous RSS MiB |", "|---|---:|---:|---:|"]
         for name, r in results["memory"].items():
             lines.append(f"| {name} | {_fmt(r.get('after_import_MiB'), 0)} | {_fmt(r['peak_VmRSS_MiB'], 0)} | "
@@ -674,9 +498,7 @@ def main(argv=None):
     results = {}
     for s in sections:
         t0 = time.perf_counter()
-        if s == "train":
-            section_train(args, tf, torch, results)
-        elif s == "infer":
+        if s == "infer":
             section_infer(args, tf, torch, results)
         elif s == "pipeline":
             section_pipeline(args, tf, torch, results)

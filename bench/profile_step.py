@@ -1,19 +1,20 @@
 #!/usr/bin/env python
-"""Where a training step's time goes: TensorFlow profiler trace of the stage-1 step, summed per op type.
+"""Where a training step's time goes: TensorFlow profiler trace of stage 1, summed per op type.
 
-Traces ``--steps`` compiled steps (batch 32, 28^3, 10 classes) of the project's step with the fused
-BatchNormalization and, for comparison, with Keras' own BatchNormalization (``--keras-bn``), reads the
-profiler's XSpace protobuf and prints milliseconds per step for each TensorFlow op type and for the
-ten most expensive op instances. Op durations overlap when the inter-op pool runs independent ops
-(e.g. a convolution's input and filter gradients) at once, so they can add up to more than the step.
+Runs the library's ``stage1_source`` for two epochs of ``--steps`` steps (batch 32, 28^3, 10 classes,
+synthetic data) and traces the second (the first compiles the step); the trace holds what an epoch
+of ``train`` runs: the compiled distributed step, the ``tf.data`` batches and the validation accuracy
+on 32 subtomograms. Reads the profiler's XSpace protobuf and prints milliseconds per step for each
+TensorFlow op type and for the ten most expensive op instances. Op durations overlap when the
+inter-op pool runs independent ops (e.g. a convolution's input and filter gradients) at once, so
+they can add up to more than the step.
 
 ``--torch`` profiles the PyTorch reference network's step instead (``torch.profiler``, self CPU time
 per aten op), with ``--torch-threads`` intra-op threads.
 
 Usage::
 
-    .venv/bin/python bench/profile_step.py            # project step
-    .venv/bin/python bench/profile_step.py --keras-bn # the same network with keras.layers.BatchNormalization
+    .venv/bin/python bench/profile_step.py            # the project's stage 1
     .venv/bin/python bench/profile_step.py --torch [--torch-threads 1]
 """
 import argparse
@@ -34,7 +35,6 @@ import aitom  # noqa: E402,F401  before TensorFlow: turns oneDNN on unless TF_EN
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--keras-bn", action="store_true")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--top", type=int, default=14)
     p.add_argument("--torch", action="store_true")
@@ -46,22 +46,22 @@ def main(argv=None):
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    from aitom.classify.deep.fsft import FSFTConfig
-    from bench_training import project_train_step
+    from aitom.classify.deep.fsft import FSFTConfig, stage1_source
+    from aitom.classify.deep.fsft.data import FewShotSplit
+    from aitom.classify.deep.fsft.models import FSFTNetworks
+    from aitom.classify.deep.fsft.stages import RunContext, StageData
+    from bench_training import synthetic_set
 
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.normal(size=(32, 28, 28, 28, 1)).astype(np.float32))
-    y = tf.constant(rng.integers(0, 10, 32).astype(np.int32))
-    _, step = project_train_step(tf, FSFTConfig(), 32, 28, 10, keras_bn=args.keras_bn)
-    for _ in range(3):
-        step(x, y)
+    n_train = 32 * args.steps
+    source = synthetic_set(-(-(n_train + 32) // 10))
+    none = np.zeros(0, np.int64)
+    split = FewShotSplit(source_train=np.arange(n_train), source_val=np.arange(n_train, n_train + 32),
+                         target_shots=none, target_unlabelled=none, target_test=none)
+    config = FSFTConfig(epochs_stage1=2)
     with tempfile.TemporaryDirectory() as d:
-        tf.profiler.experimental.start(d)
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            step(x, y)
-        wall = (time.perf_counter() - t0) / args.steps
-        tf.profiler.experimental.stop()
+        store = _ProfileSecondEpoch(tf, d)
+        stage1_source(FSFTNetworks(28, 10, config), StageData(source, source, split), config, RunContext(store=store))
+        wall = (store.t[1] - store.t[0]) / args.steps
         space = xplane_pb2.XSpace()
         with open(glob.glob(os.path.join(d, "**", "*.xplane.pb"), recursive=True)[0], "rb") as f:
             space.ParseFromString(f.read())
@@ -81,8 +81,8 @@ def main(argv=None):
                 by_name[name] += ev.duration_ps / 1e9 / args.steps
     import machine
     print(machine.header(tf))
-    print(f"{'keras BatchNormalization' if args.keras_bn else 'project (fused BatchNormalization)'}: "
-          f"{wall * 1e3:.1f} ms per step wall-clock while tracing, {32 / wall:.0f} subtomograms/s")
+    print(f"stage1_source, second epoch: {wall * 1e3:.1f} ms per step wall-clock while tracing (validation "
+          f"included), {32 / wall:.0f} subtomograms/s")
     print(f"sum of op durations {sum(by_type.values()):.1f} ms per step")
     print("| op type | ms per step |\n|---|---:|")
     for t, v in by_type.most_common(args.top):
@@ -92,12 +92,49 @@ def main(argv=None):
         print(f"| `{t}` | {v:.1f} |")
 
 
+class _ProfileSecondEpoch:
+    """Stand-in checkpoint store: ``_fit`` saves after every epoch; trace from the first save to the second."""
+
+    def __init__(self, tf, folder):
+        self.tf, self.folder, self.t = tf, folder, []
+
+    def save(self, *args, **kwargs):
+        self.t.append(time.perf_counter())
+        if len(self.t) == 1:
+            self.tf.profiler.experimental.start(self.folder)
+        elif len(self.t) == 2:
+            self.tf.profiler.experimental.stop()
+
+
+def torch_train_step(torch, x_np, y_np, n_classes, channels_last, lr=1e-3):
+    """One training step of the PyTorch reference network on a fixed batch, as a closure."""
+    import numpy as np
+    import torch_reference as tr
+    torch.manual_seed(0)
+    m = tr.classifier_network(n_classes)
+    x = tr.to_tensor(x_np, channels_last)
+    if channels_last:
+        m = m.to(memory_format=torch.channels_last_3d)
+    y = torch.from_numpy(np.asarray(y_np, np.int64))
+    opt = torch.optim.Adam(m.parameters(), lr=lr)
+    m.train()
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return m, step
+
+
 def profile_torch(args):
     import numpy as np
+    sys.modules.setdefault("triton", None)  # PyPI's torch imports it for optimizers; it crashes beside TensorFlow
     import torch
     from torch.profiler import profile
 
-    from bench_training import torch_train_step
     torch.set_num_threads(args.torch_threads)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 28, 28, 28)).astype(np.float32)

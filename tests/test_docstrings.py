@@ -15,6 +15,7 @@ MODULES = [
     "aitom.classify.deep.fsft.config",
     "aitom.classify.deep.fsft.distribute",
     "aitom.classify.deep.fsft.experiment",
+    "aitom.classify.deep.fsft.memory",
     "aitom.classify.deep.fsft.picks",
     "aitom.classify.deep.fsft.pipeline",
     "aitom.classify.deep.fsft.plots",

@@ -51,12 +51,12 @@ import ast
 import dataclasses
 import functools
 import re
-import resource
 import time
 
 from aitom.errors import InputError
 
 from .config import FSFTConfig
+from .memory import peak_rss_mib, reset_peak
 from .pipeline import FSFTResult, train
 from .stages import STAGES, accuracy, recalibrate_batchnorm, _unlabelled_pool
 
@@ -65,28 +65,6 @@ from .stages import STAGES, accuracy, recalibrate_batchnorm, _unlabelled_pool
 def final_accuracy(result):
     """Target test accuracy of a method's final classifier (its last recorded stage)."""
     return list(result.accuracy.values())[-1]["target_test_acc"]
-
-
-def _rss_reset():
-    """Reset the kernel's peak-RSS mark of this process (Linux >= 4.0); False where unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _rss_peak_mb():
-    """Peak RSS of this process since the last reset (VmHWM), else since it started (getrusage)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 @dataclasses.dataclass
@@ -124,12 +102,12 @@ class SharedStages:
         if key not in self._memo:
             prefix = self.run(stages[:-1], config) if len(stages) > 1 else None
             base = self._cost[id(prefix)] if prefix is not None else Cost()
-            _rss_reset()
+            reset_peak()
             t0 = time.perf_counter()
             result = train(self.source, self.target, shots=config.shots, config=config, stages=stages,
                            start_from=prefix, progress=self.progress)
             self._cost[id(result)] = Cost(base.wall_s + time.perf_counter() - t0,
-                                          max(base.peak_rss_mb, _rss_peak_mb()))
+                                          max(base.peak_rss_mb, peak_rss_mib()))
             self._memo[key] = result
         return self._memo[key]
 
@@ -145,11 +123,11 @@ def _train_stages(source, target, config, stages, shared, progress):
     result = shared.run(head, config)
     cost = shared.cost(result)
     if "3" in stages:
-        _rss_reset()
+        reset_peak()
         t0 = time.perf_counter()
         result = train(source, target, shots=config.shots, config=config, stages=stages, start_from=result,
                        progress=progress)
-        cost = Cost(cost.wall_s + time.perf_counter() - t0, max(cost.peak_rss_mb, _rss_peak_mb()))
+        cost = Cost(cost.wall_s + time.perf_counter() - t0, max(cost.peak_rss_mb, peak_rss_mib()))
     result.cost = cost
     return result
 
@@ -177,7 +155,7 @@ def adabn(source, target, shots=5, config=None, shared=None, progress=False, **o
     config = _config(config, shots, {}, overrides)
     base = source_only(source, target, shots, config, shared, progress)
     t0 = time.perf_counter()
-    _rss_reset()
+    reset_peak()
     result = train(source, target, shots=shots, config=config, stages=("1",), start_from=base,
                    progress=False)  # a copy of the source run's networks, which stay as they were
     net, split = result.networks, result.split
@@ -187,7 +165,7 @@ def adabn(source, target, shots=5, config=None, shared=None, progress=False, **o
                              "source_val_acc": accuracy(net, "source", source, split.source_val)}
     result.classifier.model = net.inference_model("target")
     result.classifier.meta.update(domain="target", stages=["1", "BN"], accuracy=result.accuracy)
-    result.cost = Cost(base.cost.wall_s + time.perf_counter() - t0, max(base.cost.peak_rss_mb, _rss_peak_mb()))
+    result.cost = Cost(base.cost.wall_s + time.perf_counter() - t0, max(base.cost.peak_rss_mb, peak_rss_mib()))
     return result
 
 
@@ -214,7 +192,7 @@ def target_oracle(source, target, shots=5, config=None, shared=None, progress=Fa
 
     config = _config(config, shots, {}, overrides)
     t0 = time.perf_counter()
-    _rss_reset()
+    reset_peak()
     split = few_shot_split(source.y, target.y, source.class_names, config.shots, config.target_test_fraction,
                            config.source_val_fraction, config.seed)  # the split every method uses
     pool = split.target_unlabelled[np.asarray(target.y)[split.target_unlabelled] >= 0]
@@ -228,7 +206,7 @@ def target_oracle(source, target, shots=5, config=None, shared=None, progress=Fa
     classifier = SubtomogramClassifier(net.inference_model("source"), target.class_names, target.box_size,
                                        target.voxel_spacing_nm, meta={"method": "target_oracle", "accuracy": acc})
     result = FSFTResult(classifier, net, split, {"oracle": history}, acc)
-    result.cost = Cost(time.perf_counter() - t0, _rss_peak_mb())
+    result.cost = Cost(time.perf_counter() - t0, peak_rss_mib())
     return result
 
 
