@@ -49,6 +49,12 @@ def get_strategy(kind="auto"):
         cluster ``TF_CONFIG`` describes; 'slurm': the same over the tasks of this ``srun`` step
         (:func:`slurm_cluster_resolver`); 'mirrored': ``MirroredStrategy`` over the visible GPUs;
         'default': the single-device strategy.
+
+    Examples
+    --------
+    >>> from aitom.classify.deep.fsft import get_strategy
+    >>> get_strategy("default").num_replicas_in_sync
+    1
     """
     kind = strategy_kind(kind)
     if kind == "multi_worker":
