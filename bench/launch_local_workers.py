@@ -15,32 +15,12 @@ Usage::
     # after a failure, the same command with --resume continues from the chief's last checkpoint
 """
 import argparse
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
-
-def free_ports(n):
-    """``n`` distinct localhost ports free at the time of the call."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("localhost", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def tf_configs(n):
-    """One ``TF_CONFIG`` JSON string per worker of an ``n``-worker localhost cluster."""
-    cluster = {"worker": [f"localhost:{p}" for p in free_ports(n)]}
-    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(n)]
+from aitom.classify.deep.fsft.distribute import local_tf_configs
 
 
 def main(argv=None):
@@ -54,7 +34,7 @@ def main(argv=None):
         p.error("give --workers >= 1 and a command after --")
     os.makedirs(args.log_dir, exist_ok=True)
     procs, logs = [], []
-    for i, tf_config in enumerate(tf_configs(args.workers)):
+    for i, tf_config in enumerate(local_tf_configs(args.workers)):
         env = dict(os.environ, TF_CONFIG=tf_config)
         if i == 0:
             procs.append(subprocess.Popen(command, env=env))

@@ -9,7 +9,6 @@ run ends (losses of every epoch, all weights), and only the chief may have writt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 
@@ -17,34 +16,24 @@ import numpy as np
 import pytest
 from fsft_helpers import tiny_config
 
+from aitom.classify.deep.fsft.distribute import local_tf_configs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "multiworker_worker.py")
 N_PER_CLASS = 8  # 24 source subtomograms: 21 for training, 2 steps of 8 per epoch
 TIMEOUT_S = 600  # 64-84 s alone on 2 cores; a loaded CI machine can be several times slower
 
 
-def _free_ports(n):
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("localhost", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    except OSError as e:
-        pytest.skip(f"cannot bind a localhost port for the workers: {e}")
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _launch(specs):
     """Start one worker per spec (worker i gets spec i) on fresh localhost ports."""
-    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(len(specs))]}
+    try:
+        configs = local_tf_configs(len(specs))
+    except OSError as e:
+        pytest.skip(f"cannot bind a localhost port for the workers: {e}")
     procs = []
     for i, spec in enumerate(specs):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
-                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
+                   TF_CONFIG=configs[i])
         procs.append(subprocess.Popen([sys.executable, WORKER, json.dumps(spec)], stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True, env=env))
     return procs

@@ -10,6 +10,7 @@ run folder's records and the classifier. To resume, every worker reads the chief
 import json
 import os
 import shutil
+import socket
 import subprocess
 
 import tensorflow as tf
@@ -109,3 +110,28 @@ def is_chief(strategy=None):
     """
     strategy = strategy or tf.distribute.get_strategy()
     return bool(strategy.extended.should_checkpoint)
+
+
+def local_tf_configs(n):
+    """One ``TF_CONFIG`` JSON string per worker of an ``n``-worker cluster on free localhost ports.
+
+    Worker 0 is the chief. For trying multi-worker training on one machine (``bench/launch_local_workers.py``,
+    the multi-worker test); the ports are free when the call returns, not reserved.
+
+    Examples
+    --------
+    >>> import json
+    >>> [json.loads(c)["task"] for c in local_tf_configs(2)]
+    [{'type': 'worker', 'index': 0}, {'type': 'worker', 'index': 1}]
+    """
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("localhost", 0))
+            socks.append(s)
+        cluster = {"worker": [f"localhost:{s.getsockname()[1]}" for s in socks]}
+    finally:
+        for s in socks:
+            s.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(n)]
