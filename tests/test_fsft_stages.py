@@ -136,24 +136,3 @@ def test_without_coral_the_target_statistics_come_from_target_data(tmp_path):
         want = probe.blocks["target"].get_layer("f_target_block1_bn").moving_mean.numpy()
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
         assert not np.allclose(got, net.blocks["source"].get_layer("f_source_block1_bn").moving_mean.numpy())
-
-
-def test_stage3_pseudo_labels_train_on_the_pool_without_reading_its_labels(data):
-    """Self-training reads the network's predictions, never the pool's labels (hidden here); the
-    labelled-data baselines turn it off."""
-    import dataclasses
-
-    from aitom.classify.deep.fsft.baselines import METHODS
-    hidden = np.asarray(data.target.y).copy()
-    hidden[data.split.target_unlabelled] = -1
-    target = dataclasses.replace(data.target, y=hidden)
-    cfg = tiny_config(epochs_stage3=2, stage3_pseudo_label_fraction=0.5)
-    net = FSFTNetworks(16, 3, cfg)
-    _, history = stage3_finetune(net, StageData(data.source, target, data.split), cfg)
-    assert len(history["pseudo_ce"]) == 2 and all(np.isfinite(history["pseudo_ce"]))
-    _, plain = stage3_finetune(FSFTNetworks(16, 3, cfg), data, cfg.replace(stage3_pseudo_label_fraction=0.0))
-    assert "pseudo_ce" not in plain
-    for name in ("finetune", "fada"):
-        result = METHODS[name](data.source, data.target, shots=3, config=tiny_config(
-            epochs_stage1=1, epochs_stage2_2=1, epochs_stage3=1, stage3_pseudo_label_fraction=0.5))
-        assert "pseudo_ce" not in result.history["3"], name

@@ -55,12 +55,6 @@ class FSFTConfig:
         stage3_freeze_bn: True (default; not in the reference, which leaves BatchNorm in training mode):
             BatchNorm uses and keeps its moving statistics during stage 3, so that training, D and
             deployment see features normalised the same way (see ``stages.stage3_finetune``).
-        stage3_pseudo_label_fraction: self-training on the unlabelled target pool (not in the paper; 0
-            turns it off): at the start of every stage-3 epoch the pool is classified, each class gets the
-            pool members most confidently predicted as it, up to this fraction of an equal share
-            (``pseudo_labels.class_balanced_pseudo_labels``), and every step adds their cross-entropy
-            (a batch of ``stage3_batch_size``) to the loss. Methods that use labelled data only (fine-tune,
-            FADA) set it to 0.
     Fine-tune baseline (``baselines.finetune``: stage 3 with γ = 0 and no D)
         finetune_epochs, finetune_lr: None uses epochs_stage3 and lr_stage3, so the baseline sees
         the target shots exactly as often as FSFT's stage 3 does.
@@ -127,7 +121,6 @@ class FSFTConfig:
     stage3_alternating: bool = _field(False, "3")
     stage3_source_weight: float = _field(1.0, "3")
     stage3_freeze_bn: bool = _field(True, "3")
-    stage3_pseudo_label_fraction: float = _field(0.0, "3")
 
     finetune_epochs: int = _field(None, "3")
     finetune_lr: float = _field(None, "3")
@@ -160,7 +153,7 @@ class FSFTConfig:
             (("coral_alpha", "swd_alpha", "gamma", "stage3_source_weight"), False, lambda v: finite(v) and v >= 0,
              "a finite number >= 0"),
             (("target_test_fraction", "source_val_fraction"), False, lambda v: finite(v) and 0 <= v < 1, "in [0, 1)"),
-            (("bn_momentum", "stage3_pseudo_label_fraction"), False, lambda v: finite(v) and 0 <= v <= 1, "in [0, 1]"),
+            (("bn_momentum",), False, lambda v: finite(v) and 0 <= v <= 1, "in [0, 1]"),
             (("widths",), False, lambda v: isinstance(v, (tuple, list)) and len(v) == 4
              and all(is_int(w) and w >= 1 for w in v), "four integers >= 1"),
         ]

@@ -15,7 +15,6 @@ from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointStore
 from .precision import scaled_gradients, stage_optimizer
-from .pseudo_labels import class_balanced_pseudo_labels
 from .data import (CROSS_DOMAIN_GROUPS, augmentation_codes, batch_dataset, cycled_permutation, pair_dataset,
                    sample_pair_groups, stratified_pool)
 from .losses import (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS, confusion_targets, coral,
@@ -477,9 +476,7 @@ def stage3_finetune(networks, data, config, run=None):
     Variants (all from ``config``): ``stage3_alternating`` first updates D in every step, GAN-style
     (FADA), on the step's cross-domain pairs plus as many same-domain pairs (G1, G3) drawn from the
     source training set, encoded by the current encoders; ``gamma = 0`` without alternation drops D
-    (the fine-tune baseline); ``stage3_source_weight`` weights L_S (0: target shots only);
-    ``stage3_pseudo_label_fraction > 0`` adds L_P, the cross-entropy of a batch of class-balanced
-    pseudo-labelled pool members, re-labelled at the start of every epoch by the current network.
+    (the fine-tune baseline); ``stage3_source_weight`` weights L_S (0: target shots only).
 
     BatchNorm (``stage3_freeze_bn``, default True): the encoders run with their moving statistics, as
     at inference, and the statistics stay as they were (the target ones were set from target data
@@ -534,9 +531,6 @@ def stage3_finetune(networks, data, config, run=None):
             d_optimizer = _adam(config.lr_stage2_2, config, config.epochs_stage3, 2 * n_per_group // batch)
         extra["optimizer_D"] = (d_optimizer, d_variables)
     bn_training = not config.stage3_freeze_bn
-    pool = split.target_unlabelled
-    pseudo_fraction = float(config.stage3_pseudo_label_fraction)
-    use_pseudo = pseudo_fraction > 0 and round(pseudo_fraction * len(pool) / networks.n_classes) >= 1
 
     def d_step(xa, xb, group, xa2, xb2, group2):
         """One D update on the four groups: cross-domain pairs (xa, xb), same-domain pairs (xa2, xb2)."""
@@ -549,8 +543,7 @@ def stage3_finetune(networks, data, config, run=None):
         d_optimizer.apply_gradients(zip(scaled_gradients(tape, loss, d_variables, d_optimizer), d_variables))
         return loss
 
-    def step(xa, ya, xb, yb, group, *rest):
-        same_domain, pseudo = (rest[:3], rest[3:]) if alternating else ((), rest)
+    def step(xa, ya, xb, yb, group, *same_domain):
         out = {"d_loss": d_step(xa, xb, group, *same_domain)} if alternating else {}
         with tf.GradientTape() as tape:
             fa, za = networks.encode(xa, "source", training=bn_training)
@@ -562,11 +555,6 @@ def stage3_finetune(networks, data, config, run=None):
                 l_dcd = cross_entropy(confusion_targets(group), disc([fa, fb, za, zb], training=False), batch)
                 loss = loss + gamma * l_dcd
                 out["dcd"] = l_dcd
-            if pseudo:
-                _, zp = networks.encode(pseudo[0], "target", training=bn_training)
-                l_p = cross_entropy(pseudo[1], networks.classifier(zp, training=True), batch)
-                loss = loss + l_p
-                out["pseudo_ce"] = l_p
         optimizer.apply_gradients(zip(scaled_gradients(tape, loss, variables, optimizer), variables))
         return dict(out, loss=loss, source_ce=l_s, target_ce=l_t)
 
@@ -582,27 +570,13 @@ def stage3_finetune(networks, data, config, run=None):
                             extra=(p["label_a"].astype(np.int32), p["label_b"].astype(np.int32),
                                    p["group"].astype(np.int32)))
 
-    def pseudo_labelled(rng, n_rows):
-        """``n_rows`` pool members with class-balanced pseudo-labels from the current network, in batches."""
-        probabilities = tf.nn.softmax(predict_logits(networks, "target", data.target.x, pool)).numpy()
-        positions, labels = class_balanced_pseudo_labels(probabilities, pseudo_fraction)
-        y = np.full(len(data.target.x), -1, np.int32)
-        y[pool[positions]] = labels
-        rows = pool[positions][cycled_permutation(len(positions), n_rows, rng)]
-        return batch_dataset(data.target.x, y, rows, batch, drop_remainder=True, augment_seed=_augment_seed(config, rng))
-
     def epoch_dataset(rng):
         cross = pairs(data.target.x, split.target_shots, CROSS_DOMAIN_GROUPS, rng)
         if not alternating:
-            ds = cross.map(lambda xa, xb, ya, yb, g: (xa, ya, xb, yb, g))
-        else:
-            same = pairs(data.source.x, split.source_train,
-                         (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS), rng)
-            ds = tf.data.Dataset.zip(cross, same).map(lambda c, d: (c[0], c[2], c[1], c[3], c[4], d[0], d[1], d[4]))
-        if use_pseudo:
-            ds = tf.data.Dataset.zip(ds, pseudo_labelled(rng, (2 * n_per_group // batch) * batch)).map(
-                lambda d, p: d + p)
-        return ds
+            return cross.map(lambda xa, xb, ya, yb, g: (xa, ya, xb, yb, g))
+        same = pairs(data.source.x, split.source_train, (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS),
+                     rng)
+        return tf.data.Dataset.zip(cross, same).map(lambda c, d: (c[0], c[2], c[1], c[3], c[4], d[0], d[1], d[4]))
 
     history = _fit("3", networks, run, config.epochs_stage3, optimizer, variables, step, epoch_dataset,
                    _source_val_eval(networks, data), extra_optimizers=extra)
