@@ -97,6 +97,17 @@ def test_standardize_is_exact_for_huge_values():
     assert big.dtype == np.float32
 
 
+def test_standardize_matches_float64_statistics_and_keeps_its_input():
+    from aitom.image.normalize import standardize
+    v = (np.random.default_rng(1).normal(size=(3, 12, 12, 12)) * 40 + 1000).astype(np.float32)
+    kept = v.copy()
+    want = (v - v.mean(axis=(1, 2, 3), keepdims=True, dtype=np.float64)) / v.std(axis=(1, 2, 3), keepdims=True,
+                                                                                dtype=np.float64)
+    np.testing.assert_allclose(standardize(v), want, atol=1e-5)
+    np.testing.assert_allclose(standardize(v[1]), want[1], atol=1e-5)  # one volume, no batch axis
+    np.testing.assert_array_equal(v, kept)
+
+
 def test_cross_domain_pairs_use_every_shot_equally_often():
     """Shots are drawn without replacement: each of the 12 shots appears 3 or 4 times in 40 pairs of a group."""
     yt = labels(3)  # 4 classes x 3 shots
@@ -123,6 +134,9 @@ def test_rotate_180_is_a_proper_rotation_that_keeps_the_missing_wedge():
     np.testing.assert_array_equal(out[1], v[1][:, ::-1, ::-1])  # about x
     np.testing.assert_array_equal(out[3], v[3][::-1, ::-1, :])  # about z
     np.testing.assert_array_equal(rotate_180(out, np.array([0, 1, 2, 3])), v)  # each is its own inverse
+    in_place = v.copy()
+    assert rotate_180(in_place, np.array([0, 1, 2, 3]), out=in_place) is in_place
+    np.testing.assert_array_equal(in_place, out)
     # the missing wedge of a tilt series about y, with the beam along z, maps onto itself
     w = wedge_mask((9, 9, 9), 30.0)  # centred spectrum, odd size: the flips fix the zero frequency
     for code in range(4):

@@ -28,8 +28,11 @@ def standardize(x, eps=1e-8):
     np.float32(0.0)
     """
     x = np.asarray(x, dtype=np.float32)
-    axes = tuple(range(x.ndim - 3, x.ndim))
-    # statistics accumulate in float64: float32 sums of squares overflow for values beyond ~1e17
-    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
-    std = x.std(axis=axes, keepdims=True, dtype=np.float64)
-    return ((x - mean) / np.maximum(std, eps)).astype(np.float32)
+    rows = x.reshape(-1, int(np.prod(x.shape[-3:])))
+    # statistics accumulate in float64 (float32 sums of squares overflow for values beyond ~1e17);
+    # the volumes themselves stay float32, so no float64 copy of the batch is made
+    mean = rows.mean(axis=1, dtype=np.float64)
+    out = rows - mean.astype(np.float32)[:, None]
+    var = np.einsum("ij,ij->i", out, out, dtype=np.float64) / rows.shape[1]
+    out *= (1.0 / np.maximum(np.sqrt(var), eps)).astype(np.float32)[:, None]
+    return out.reshape(x.shape)

@@ -86,10 +86,12 @@ x, y and z. Each maps the missing wedge (and any wedge or cone around a box axis
 the hand of the structure, so an augmented subtomogram is one that the microscope could have recorded."""
 
 
-def rotate_180(volumes, codes):
-    """Volumes ``(n, s, s, s)`` each rotated by 180° about the box axis of its code (see :data:`ROTATIONS_180`)."""
+def rotate_180(volumes, codes, out=None):
+    """Volumes ``(n, s, s, s)`` each rotated by 180° about the box axis of its code (see :data:`ROTATIONS_180`).
+
+    ``out=volumes`` rotates in place (each rotated row is read before it is written)."""
     volumes = np.asarray(volumes)
-    out = volumes.copy()
+    out = volumes.copy() if out is None else out
     for code, axes in enumerate(ROTATIONS_180):
         rows = np.flatnonzero(np.asarray(codes) == code)
         if axes and len(rows):
@@ -100,7 +102,8 @@ def rotate_180(volumes, codes):
 def _read(x, idx, codes):
     """Rows ``idx`` of ``x`` in that order, each rotated by its augmentation code (0: as stored),
     standardised, with a channel axis: ``(n, s, s, s, 1)`` float32."""
-    return standardize(rotate_180(x[idx], codes))[..., None]
+    rows = x[idx]  # a fresh copy: rotated in place
+    return standardize(rotate_180(rows, codes, out=rows))[..., None]
 
 
 def _gather_fn(x, y):
