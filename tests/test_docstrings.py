@@ -35,3 +35,11 @@ def test_public_names_of_fsft_have_examples():
     import aitom.classify.deep.fsft as fsft
     missing = [name for name in fsft.__all__ if "Examples\n" not in (getattr(fsft, name).__doc__ or "")]
     assert missing == []
+
+
+def test_stage_functions_carry_the_shared_sections():
+    from aitom.classify.deep.fsft import stages
+    for fn in (stages.stage1_source, stages.stage2_1_coral, stages.stage2_2_discriminator, stages.stage3_finetune):
+        assert "{stage_sections}" not in fn.__doc__
+        assert "    run : aitom.classify.deep.fsft.stages.RunContext, optional\n" in fn.__doc__
+        assert fn.__doc__.index("Raises\n") < fn.__doc__.index("Examples\n")

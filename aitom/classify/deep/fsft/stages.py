@@ -200,10 +200,7 @@ def _adam(lr, config, epochs, steps_per_epoch):
     return stage_optimizer(keras.optimizers.Adam(learning_rate=lr), config)  # loss scaling if mixed precision
 
 
-def stage1_source(networks, data, config, run=None):
-    """Stage 1: train f_0∘f_s and g with cross-entropy on the labelled source training set.
-
-    Parameters
+_STAGE_SECTIONS = """Parameters
     ----------
     networks : aitom.classify.deep.fsft.models.FSFTNetworks
         Trained in place.
@@ -224,6 +221,21 @@ def stage1_source(networks, data, config, run=None):
     ------
     TrainingDivergedError
         If a loss becomes NaN or infinite.
+"""
+
+
+def _stage_function(fn):
+    """Fill ``{stage_sections}`` in a stage function's docstring: the sections all four stages share."""
+    if fn.__doc__:  # None under python -OO
+        fn.__doc__ = fn.__doc__.replace("{stage_sections}\n", _STAGE_SECTIONS)
+    return fn
+
+
+@_stage_function
+def stage1_source(networks, data, config, run=None):
+    """Stage 1: train f_0∘f_s and g with cross-entropy on the labelled source training set.
+
+    {stage_sections}
 
     Examples
     --------
@@ -282,6 +294,7 @@ def _alignment_loss(config, optimizer):
     return "swd", float(config.swd_alpha), swd
 
 
+@_stage_function
 def stage2_1_coral(networks, data, config, run=None):
     """Stage 2.1: f_t starts as a copy of f_s; train with cross-entropy + α·CORAL.
 
@@ -290,27 +303,7 @@ def stage2_1_coral(networks, data, config, run=None):
     the source training set, the target pool being cycled as often as needed. With
     ``config.alignment='swd'`` the distance is the sliced Wasserstein distance, weighted by ``swd_alpha``.
 
-    Parameters
-    ----------
-    networks : aitom.classify.deep.fsft.models.FSFTNetworks
-        Trained in place.
-    data : aitom.classify.deep.fsft.stages.StageData
-        Source and target sets and the few-shot split.
-    config : FSFTConfig
-    run : aitom.classify.deep.fsft.stages.RunContext, optional
-        Strategy, checkpoint store, progress bar and resume state (default: none of them).
-
-    Returns
-    -------
-    networks : FSFTNetworks
-        The same object.
-    history : dict of str to list of float
-        One value per epoch for each recorded quantity (``"loss"`` and the stage's terms).
-
-    Raises
-    ------
-    TrainingDivergedError
-        If a loss becomes NaN or infinite.
+    {stage_sections}
 
     Examples
     --------
@@ -387,6 +380,7 @@ def _encode_rows(networks, domain, x, indices, batch_size=64):
     return np.concatenate(f), np.concatenate(z)
 
 
+@_stage_function
 def stage2_2_discriminator(networks, data, config, run=None):
     """Stage 2.2: train D on the four pair groups from source ∪ labelled target; encoders frozen.
 
@@ -394,27 +388,7 @@ def stage2_2_discriminator(networks, data, config, run=None):
     source subtomograms per class, and the target shots) are computed once in inference mode; each
     epoch draws fresh balanced pairs and gathers their features on the graph.
 
-    Parameters
-    ----------
-    networks : aitom.classify.deep.fsft.models.FSFTNetworks
-        Trained in place.
-    data : aitom.classify.deep.fsft.stages.StageData
-        Source and target sets and the few-shot split.
-    config : FSFTConfig
-    run : aitom.classify.deep.fsft.stages.RunContext, optional
-        Strategy, checkpoint store, progress bar and resume state (default: none of them).
-
-    Returns
-    -------
-    networks : FSFTNetworks
-        The same object.
-    history : dict of str to list of float
-        One value per epoch for each recorded quantity (``"loss"`` and the stage's terms).
-
-    Raises
-    ------
-    TrainingDivergedError
-        If a loss becomes NaN or infinite.
+    {stage_sections}
 
     Examples
     --------
@@ -466,6 +440,7 @@ def _augment_seed(config, rng):
     return seed if config.augment else None
 
 
+@_stage_function
 def stage3_finetune(networks, data, config, run=None):
     """Stage 3: D frozen; fine-tune f_s, f_t, f_0 and g with γ·L_DCD + L_S + L_T.
 
@@ -484,27 +459,7 @@ def stage3_finetune(networks, data, config, run=None):
     normalises with population ones, and D was trained in stage 2.2 on inference-mode features: with
     frozen statistics the network is trained, judged by D and deployed in one and the same mode.
 
-    Parameters
-    ----------
-    networks : aitom.classify.deep.fsft.models.FSFTNetworks
-        Trained in place.
-    data : aitom.classify.deep.fsft.stages.StageData
-        Source and target sets and the few-shot split.
-    config : FSFTConfig
-    run : aitom.classify.deep.fsft.stages.RunContext, optional
-        Strategy, checkpoint store, progress bar and resume state (default: none of them).
-
-    Returns
-    -------
-    networks : FSFTNetworks
-        The same object.
-    history : dict of str to list of float
-        One value per epoch for each recorded quantity (``"loss"`` and the stage's terms).
-
-    Raises
-    ------
-    TrainingDivergedError
-        If a loss becomes NaN or infinite.
+    {stage_sections}
 
     Examples
     --------
