@@ -9,6 +9,7 @@ MODULES = [
     "aitom.image.vol.wedge.util",
     "aitom.io.file",
     "aitom.io.tomogram",
+    "aitom.picking.simulated",
     "aitom.classify.deep.fsft.checkpoint",
     "aitom.classify.deep.fsft.classifier",
     "aitom.classify.deep.fsft.cli",

@@ -37,3 +37,12 @@ def test_metrics_count_true_positives_and_are_nan_without_a_denominator():
     assert (m["precision"], m["recall"]) == (0.5, 0.4)
     empty = picking_metrics(np.array([], dtype=int), n_truth=0)
     assert math.isnan(empty["precision"]) and math.isnan(empty["recall"])
+
+
+def test_matched_class_accuracy_counts_matched_picks_only():
+    from aitom.picking import matched_class_accuracy
+    truth_classes = np.array(["a", "b", "c"])
+    # picks 0 and 2 match particles 1 and 0; pick 1 is false and its class does not count
+    assert matched_class_accuracy(["b", "a", "c"], truth_classes, [1, -1, 0]) == 0.5
+    assert np.isnan(matched_class_accuracy(["a"], truth_classes, [-1]))
+

@@ -50,6 +50,25 @@ def picking_metrics(matched, n_truth):
             "recall": tp / n_truth if n_truth else float("nan")}
 
 
+
+def matched_class_accuracy(predicted, truth_classes, matched):
+    """Fraction of the matched picks whose predicted class is their particle's class (NaN if none matched).
+
+    Parameters
+    ----------
+    predicted : array_like, shape (n,)
+        Class of each pick.
+    truth_classes : array_like, shape (m,)
+        Class of each true particle.
+    matched : array_like, shape (n,), int
+        :func:`match_picks` of the same picks.
+    """
+    matched = np.asarray(matched)
+    hits = matched >= 0
+    if not hits.any():
+        return float("nan")
+    return float(np.mean(np.asarray(predicted)[hits] == np.asarray(truth_classes)[matched[hits]]))
+
 def _xyz(points):
     if hasattr(points, "columns"):
         return points[list(COORDINATE_COLUMNS)].to_numpy(dtype=float)

@@ -36,16 +36,15 @@ import time
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.transform import Rotation
 
 from aitom.classify.deep.fsft.cli import main as aitom_fsft
-from aitom.image.optics import ctf as optics_ctf
 from aitom.io import copick_project
 from aitom.io.atomic import atomic_open
 from aitom.io.dataset import SubtomogramSet, save_subtomogram_set
 from aitom.io.particles import COORDINATE_COLUMNS
-from aitom.picking import extract_background, extract_subtomograms, match_picks, pick_particles
-from aitom.simulation.tomogram import particle_radius, simulate_tomogram
+from aitom.picking import match_picks, matched_class_accuracy, picking_metrics
+from aitom.picking.simulated import class_agnostic_picks, labelled_subtomograms
+from aitom.simulation.tomogram import simulate_tomogram
 from aitom.structure import load_default_densities
 
 FULL = {
@@ -78,28 +77,18 @@ def source_set(densities, p, rng):
     x, y = [], []
     for i in range(p["source_tomograms"]):
         sim = simulate(densities, p, SOURCE, rng, f"source_{i}")
-        centres = sim.particles[list(COORDINATE_COLUMNS)].to_numpy()
-        cubes, _, _ = extract_subtomograms(sim.tomogram, centres, p["box_size"])
-        picks = template_match(sim.tomogram, densities, p, SOURCE, len(centres))
-        false = picks[match_picks(picks, sim.particles, p["match_radius_nm"] / p["voxel_spacing_nm"]) < 0]
-        hard, _, _ = extract_subtomograms(sim.tomogram, false[list(COORDINATE_COLUMNS)].to_numpy(), p["box_size"])
-        negatives, _ = extract_background(sim.tomogram, centres, p["background_per_tomogram"], p["box_size"], rng,
-                                          min_distance=p["box_size"] / 2)
-        x += [cubes, hard, negatives]
-        y += [class_names.index(c) for c in sim.particles["class_name"]]
-        y += [class_names.index("background")] * (len(hard) + len(negatives))
-    return SubtomogramSet(np.concatenate(x), np.array(y), class_names, voxel_spacing_nm=p["voxel_spacing_nm"])
+        xs, ys = labelled_subtomograms(sim, class_names, template_match(sim.tomogram, densities, p, SOURCE, len(sim.particles)),
+                                       p["box_size"], p["background_per_tomogram"],
+                                       p["match_radius_nm"] / p["voxel_spacing_nm"], rng)
+        x.append(xs)
+        y.append(ys)
+    return SubtomogramSet(np.concatenate(x), np.concatenate(y), class_names, voxel_spacing_nm=p["voxel_spacing_nm"])
 
 
 def template_match(tomogram, densities, p, acquisition, n_particles):
-    """Class-agnostic template matching: the mean of the class densities filtered by the acquisition's CTF,
-    over the 24 rotations of the octahedral group; ``pick_factor`` picks per particle."""
-    mean = np.mean(list(densities.values()), axis=0)
-    ctf = optics_ctf.create(acquisition["defocus_um"], mean.shape, pix_size=p["voxel_spacing_nm"])["ctf"]
-    template = optics_ctf.apply_ctf(mean, ctf).astype(np.float32)
-    radius = float(np.median([particle_radius(d) for d in densities.values()]))
-    return pick_particles(tomogram, template, Rotation.create_group("O").as_matrix(),
-                          n=int(round(p["pick_factor"] * n_particles)), min_distance=1.5 * radius)
+    """Class-agnostic template matching, ``pick_factor`` picks per particle."""
+    return class_agnostic_picks(tomogram, densities, acquisition["defocus_um"], p["voxel_spacing_nm"],
+                                round(p["pick_factor"] * n_particles))
 
 
 def build_project(out, densities, p, rng):
@@ -150,27 +139,20 @@ def read_back(config, truth, voxel_A):
 def score(picks, truth, p):
     """Precision / recall of all candidates and of the written ones, and class accuracy of matched written picks."""
     radius = p["match_radius_nm"] / p["voxel_spacing_nm"]
-    totals = {"candidates": [0, 0], "classified": [0, 0]}
-    correct = n_matched = 0
-    n_particles = sum(len(t) for t in truth.values())
+    matched = {"candidates": [], "classified": []}
+    predicted, classes, offset = [], [], 0
     for name, particles in truth.items():
         run = picks[picks["run"] == name]
-        candidates = run[run["user"] == "pytom"].reset_index(drop=True)
-        written = run[run["user"] == "fsft"].reset_index(drop=True)
-        for key, table in (("candidates", candidates), ("classified", written)):
-            matched = match_picks(table, particles, radius)
-            totals[key][0] += len(table)
-            totals[key][1] += int((matched >= 0).sum())
-            if key == "classified":
-                hits = matched >= 0
-                n_matched += int(hits.sum())
-                correct += int((table["object"].to_numpy()[hits]
-                                == particles["class_name"].to_numpy()[matched[hits]]).sum())
-    metrics = {}
-    for key, (n_picks, n_hits) in totals.items():
-        metrics[key] = {"picks": n_picks, "precision": n_hits / n_picks if n_picks else None,
-                        "recall": n_hits / n_particles}
-    metrics["class_accuracy_of_matched_picks"] = correct / n_matched if n_matched else None
+        written = run[run["user"] == "fsft"]
+        for key, table in (("candidates", run[run["user"] == "pytom"]), ("classified", written)):
+            m = match_picks(table, particles, radius)
+            matched[key].append(np.where(m >= 0, m + offset, -1))  # particles numbered across runs
+        predicted.append(written["object"].to_numpy())
+        classes.append(particles["class_name"].to_numpy())
+        offset += len(particles)
+    metrics = {key: picking_metrics(np.concatenate(m), offset) for key, m in matched.items()}
+    metrics["class_accuracy_of_matched_picks"] = matched_class_accuracy(
+        np.concatenate(predicted), np.concatenate(classes), np.concatenate(matched["classified"]))
     return metrics
 
 
@@ -221,10 +203,9 @@ def main(argv=None):
     print(f"\n{'':<30}{'picks':>7}{'precision':>11}{'recall':>9}")
     for key in ("candidates", "classified"):
         r = m[key]
-        precision = "-" if r["precision"] is None else f"{r['precision']:.3f}"
-        print(f"{key:<30}{r['picks']:>7}{precision:>11}{r['recall']:>9.3f}")
+        print(f"{key:<30}{r['n_picks']:>7}{r['precision']:>11.3f}{r['recall']:>9.3f}")
     accuracy = m["class_accuracy_of_matched_picks"]
-    print(f"class accuracy of matched picks: {'-' if accuracy is None else format(accuracy, '.3f')}")
+    print(f"class accuracy of matched picks: {accuracy:.3f}")
     print(f"seconds: {m['seconds']}")
     print(f"metrics: {os.path.join(args.out, 'metrics.json')}")
     return 0

@@ -31,18 +31,17 @@ import sys
 import time
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from aitom.classify.deep.fsft import FSFTConfig, train
 from aitom.classify.deep.fsft.cli import main as aitom_fsft
 from aitom.classify.deep.fsft.picks import BACKGROUND
-from aitom.image.optics import ctf as optics_ctf
 from aitom.io.atomic import atomic_open
 from aitom.io.dataset import SubtomogramSet
 from aitom.io.file import put_mrc
-from aitom.io.particles import COORDINATE_COLUMNS, read_particles, write_particles
-from aitom.picking import extract_background, extract_subtomograms, match_picks, pick_particles, picking_metrics
-from aitom.simulation.tomogram import particle_radius, simulate_tomogram
+from aitom.io.particles import read_particles, write_particles
+from aitom.picking import match_picks, matched_class_accuracy, picking_metrics
+from aitom.picking.simulated import class_agnostic_picks, labelled_subtomograms
+from aitom.simulation.tomogram import simulate_tomogram
 from aitom.structure import load_default_densities
 
 FULL = {
@@ -69,34 +68,18 @@ def simulate(densities, p, acquisition, rng, name):
 
 def labelled_set(simulations, class_names, densities, p, acquisition, rng):
     """Subtomograms of simulated tomograms as a SubtomogramSet: particles at their true positions, and as
-    ``"background"`` the template matcher's false picks (hard negatives: mostly rims of particles) plus
-    random negatives away from every particle."""
-    x, y = [], []
-    for sim in simulations:
-        centres = sim.particles[list(COORDINATE_COLUMNS)].to_numpy()
-        cubes, _, _ = extract_subtomograms(sim.tomogram, centres, p["box_size"], pad_value="mean")
-        false_picks = pick(sim.tomogram, densities, p, acquisition, len(centres))
-        false_picks = false_picks[match_picks(false_picks, sim.particles, p["match_radius_nm"] /
-                                              p["voxel_spacing_nm"]) < 0]
-        hard, _, _ = extract_subtomograms(sim.tomogram, false_picks[list(COORDINATE_COLUMNS)].to_numpy(),
-                                          p["box_size"], pad_value="mean")
-        negatives, _ = extract_background(sim.tomogram, centres, p["background_per_tomogram"], p["box_size"], rng,
-                                          min_distance=p["box_size"] / 2)
-        x.extend([cubes, hard, negatives])
-        y.extend([class_names.index(c) for c in sim.particles["class_name"]]
-                 + [class_names.index(BACKGROUND)] * (len(hard) + len(negatives)))
-    return SubtomogramSet(np.concatenate(x), np.array(y), class_names, voxel_spacing_nm=p["voxel_spacing_nm"])
+    ``"background"`` the template matcher's false picks plus random negatives away from every particle."""
+    x, y = zip(*(labelled_subtomograms(sim, class_names, pick(sim.tomogram, densities, p, acquisition, len(sim.particles)),
+                                       p["box_size"], p["background_per_tomogram"],
+                                       p["match_radius_nm"] / p["voxel_spacing_nm"], rng, background=BACKGROUND)
+                 for sim in simulations))
+    return SubtomogramSet(np.concatenate(x), np.concatenate(y), class_names, voxel_spacing_nm=p["voxel_spacing_nm"])
 
 
 def pick(tomogram, densities, p, acquisition, n_particles):
-    """Template matching with a class-agnostic template: the mean of the class densities filtered by the
-    acquisition's CTF, over the 24 rotations of the octahedral group; ``pick_factor`` picks per particle."""
-    mean = np.mean(list(densities.values()), axis=0)
-    ctf = optics_ctf.create(acquisition["defocus_um"], mean.shape, pix_size=p["voxel_spacing_nm"])["ctf"]
-    template = optics_ctf.apply_ctf(mean, ctf).astype(np.float32)
-    radius = float(np.median([particle_radius(d) for d in densities.values()]))
-    return pick_particles(tomogram, template, Rotation.create_group("O").as_matrix(),
-                          n=int(round(p["pick_factor"] * n_particles)), min_distance=1.5 * radius)
+    """Class-agnostic template matching, ``pick_factor`` picks per particle."""
+    return class_agnostic_picks(tomogram, densities, acquisition["defocus_um"], p["voxel_spacing_nm"],
+                                round(p["pick_factor"] * n_particles))
 
 
 def run(out, quick=False, seed=0, progress=True):
@@ -146,8 +129,7 @@ def run(out, quick=False, seed=0, progress=True):
         "settings": "quick" if quick else "full", "seed": seed,
         "template_matching": picking_metrics(matched, len(test.particles)),
         "after_background_removal": picking_metrics(matched_kept, len(test.particles)),
-        "class_accuracy_of_matched_picks": float(np.mean(classified["fsft_class"].to_numpy()[hits]
-                                                         == true_class[matched[hits]])) if hits.any() else None,
+        "class_accuracy_of_matched_picks": matched_class_accuracy(classified["fsft_class"], true_class, matched),
         "false_picks_labelled_background": float(np.mean(~kept[~hits])) if (~hits).any() else None,
         "true_picks_labelled_background": float(np.mean(~kept[hits])) if hits.any() else None,
         "fsft_target_test_accuracy": {s: a["target_test_acc"] for s, a in result.accuracy.items()},
