@@ -87,6 +87,25 @@ def test_threshold_and_strategy(data):
         classify_picks(data["tomograms"], picks, _classifier(), threshold=2.0, progress=False)
 
 
+
+def test_rotation_averaging_classifier_gives_its_own_probabilities_on_picks(data):
+    from aitom.classify.deep.fsft import FSFTConfig
+    from aitom.classify.deep.fsft.models import FSFTNetworks
+    from aitom.io.file import read_mrc_data
+    from aitom.picking import extract_subtomograms
+    tf.keras.utils.set_random_seed(1)
+    net = FSFTNetworks(BOX, 2, FSFTConfig(widths=(4, 4, 6, 8), dcd_hidden=8))
+    clf = SubtomogramClassifier(net.inference_model("source"), ("background", "blob"), BOX, 1.0,
+                                rotation_averaging=True)
+    picks = read_particles(data["star"]).iloc[:3]  # TS_1's
+    cubes, _, _ = extract_subtomograms(read_mrc_data(data["tomograms"][0]), picks[["x_px", "y_px", "z_px"]].to_numpy(),
+                                       BOX)
+    for strategy in (None, tf.distribute.OneDeviceStrategy("/cpu:0")):
+        out = classify_picks(data["tomograms"], picks, clf, strategy=strategy, progress=False)
+        np.testing.assert_allclose(out[["fsft_p_background", "fsft_p_blob"]].to_numpy(), clf.predict_proba(cubes),
+                                   atol=1e-5)
+
+
 def test_tomogram_matching():
     assert tomogram_aliases("/d/rec_TS_01.mrc") == {"rec_TS_01.mrc", "rec_TS_01", "TS_01"}
     picks = pd.DataFrame({"tomogram": ["a", "b", "a"]})

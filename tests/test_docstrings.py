@@ -10,6 +10,7 @@ MODULES = [
     "aitom.io.file",
     "aitom.io.tomogram",
     "aitom.picking.simulated",
+    "aitom.classify.deep.fsft.averaging",
     "aitom.classify.deep.fsft.checkpoint",
     "aitom.classify.deep.fsft.classifier",
     "aitom.classify.deep.fsft.cli",

@@ -204,7 +204,8 @@ def target_oracle(source, target, shots=5, config=None, shared=None, progress=Fa
     acc = {"oracle": {"domain": "source", "target_test_acc": accuracy(net, "source", target, split.target_test),
                       "source_val_acc": accuracy(net, "source", source, split.source_val)}}
     classifier = SubtomogramClassifier(net.inference_model("source"), target.class_names, target.box_size,
-                                       target.voxel_spacing_nm, meta={"method": "target_oracle", "accuracy": acc})
+                                       target.voxel_spacing_nm, meta={"method": "target_oracle", "accuracy": acc},
+                                       rotation_averaging=config.rotation_averaging)
     result = FSFTResult(classifier, net, split, {"oracle": history}, acc)
     result.cost = Cost(time.perf_counter() - t0, peak_rss_mib())
     return result

@@ -13,9 +13,10 @@ import keras
 import numpy as np
 
 from aitom.errors import InputError
+from aitom.image.normalize import standardize
 from aitom.io.atomic import atomic_path
 
-from aitom.image.normalize import standardize
+from .averaging import RotationAveraged
 
 _MODEL_FILE = "model.keras"
 _META_FILE = "classifier.json"
@@ -73,6 +74,9 @@ class SubtomogramClassifier:
     box_size : int
     voxel_spacing_nm : float or None
     meta : dict, free-form provenance (domain, config, data set)
+    rotation_averaging : bool, predictions averaged over the four 180° rotations of each subtomogram
+        (:mod:`aitom.classify.deep.fsft.averaging`); ``train`` sets it from its configuration, a folder
+        saved before it existed loads with False
 
     Examples
     --------
@@ -89,12 +93,13 @@ class SubtomogramClassifier:
     folder it saved: ``SubtomogramClassifier.load("runs/r1/classifier")``.
     """
 
-    def __init__(self, model, class_names, box_size, voxel_spacing_nm=None, meta=None):
+    def __init__(self, model, class_names, box_size, voxel_spacing_nm=None, meta=None, rotation_averaging=False):
         self.model = model
         self.class_names = tuple(class_names)
         self.box_size = int(box_size)
         self.voxel_spacing_nm = None if voxel_spacing_nm is None else float(voxel_spacing_nm)
         self.meta = dict(meta or {})
+        self.rotation_averaging = bool(rotation_averaging)
 
     def check_input(self, x, source="subtomograms", voxel_spacing_nm=None):
         """Raise InputError if ``x`` (n, s, s, s) or its voxel spacing does not fit this model, or if ``x`` is
@@ -124,13 +129,15 @@ class SubtomogramClassifier:
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
 
     def _logits(self, x):
-        """``self.model`` in inference mode as one compiled graph (traced once per model), not layer by layer."""
+        """``self.model`` in inference mode (rotation-averaged if so set) as one compiled graph, traced once
+        per model and setting, not layer by layer."""
+        key = (self.model, self.rotation_averaging)
         cached = self.__dict__.get("_compiled")
-        if cached is None or cached[0] is not self.model:
+        if cached is None or cached[0] != key:
             import tensorflow as tf
             spec = tf.TensorSpec((None,) + (self.box_size,) * 3 + (1,), tf.float32)
-            cached = self._compiled = (self.model, tf.function(lambda v, m=self.model: m(v, training=False),
-                                                               input_signature=[spec]))
+            model = RotationAveraged(self.model) if self.rotation_averaging else self.model
+            cached = self._compiled = (key, tf.function(lambda v: model(v, training=False), input_signature=[spec]))
         return cached[1](x)
 
     def predict(self, x, batch_size=64, voxel_spacing_nm=None):
@@ -171,7 +178,8 @@ class SubtomogramClassifier:
             os.makedirs(tmp)
             self.model.save(os.path.join(tmp, _MODEL_FILE))
             meta = {"format": _FORMAT, "version": 1, "class_names": list(self.class_names),
-                    "box_size": self.box_size, "voxel_spacing_nm": self.voxel_spacing_nm, "meta": json_safe(self.meta)}
+                    "box_size": self.box_size, "voxel_spacing_nm": self.voxel_spacing_nm,
+                    "rotation_averaging": self.rotation_averaging, "meta": json_safe(self.meta)}
             with open(os.path.join(tmp, _META_FILE), "w") as f:
                 json.dump(meta, f, indent=2, allow_nan=False)
         return path
@@ -194,4 +202,5 @@ class SubtomogramClassifier:
             model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
         except Exception as e:  # Keras raises many types for a broken archive
             raise InputError(model_path, f"unreadable Keras model ({type(e).__name__}: {e})") from e
-        return cls(model, class_names, box_size, meta.get("voxel_spacing_nm"), meta.get("meta"))
+        return cls(model, class_names, box_size, meta.get("voxel_spacing_nm"), meta.get("meta"),
+                   bool(meta.get("rotation_averaging", False)))

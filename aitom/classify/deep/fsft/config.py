@@ -68,6 +68,11 @@ class FSFTConfig:
             of the identity and the 180° rotations about the three box axes (``data.ROTATIONS_180``):
             they map the missing wedge onto itself, so they add views the microscope could have recorded;
             with 3-7 shots per class they multiply the distinct target views by four.
+    Prediction (not in the reference)
+        rotation_averaging: class probabilities are averaged over a subtomogram and its three 180°
+            rotations about the box axes (the augmentation's; ``averaging.py``), for the reported
+            accuracies and in the trained classifier. Four forward passes per subtomogram; the
+            per-epoch source validation accuracy (monitoring only) is single-pass.
     Protocol
         shots: labelled target subtomograms per class; target_test_fraction: share of the remaining
         target subtomograms held out for testing (the rest is the unlabelled pool used by CORAL and
@@ -127,6 +132,7 @@ class FSFTConfig:
 
     augment: bool = _field(True, "1", "2.1", "3")
     lr_schedule: str = _field("cosine", "1", "2.1", "2.2", "3")
+    rotation_averaging: bool = _field(True, "1", "2.1", "2.2", "3")  # every stage reports accuracies with it
     shots: int = _field(5, "split")
     target_test_fraction: float = _field(0.5, "split")
     source_val_fraction: float = _field(0.1, "split")

@@ -18,6 +18,7 @@ from keras import layers
 
 from aitom.errors import InputError
 
+from .averaging import rotation_averaged_logits
 from .precision import network_policy
 
 DOMAINS = ("source", "target")
@@ -210,10 +211,16 @@ class FSFTNetworks:
         f = self.blocks[domain](x, training=training)
         return f, self.shared[domain](f, training=training)
 
-    def logits(self, x, domain, training=False):
-        """Logits (n, k) of a batch (n, s, s, s, 1); compiled like :meth:`encode` when eager and inference."""
+    def logits(self, x, domain, training=False, rotations=False):
+        """Logits (n, k) of a batch (n, s, s, s, 1); compiled like :meth:`encode` when eager and inference.
+
+        ``rotations``: in inference, the log of the class probabilities averaged over the batch's four
+        180° rotations (:func:`aitom.classify.deep.fsft.averaging.rotation_averaged_logits`).
+        """
         if not training and tf.executing_eagerly():
-            return self._compiled("logits", domain)(tf.cast(x, tf.float32))
+            return self._compiled("rotation_averaged" if rotations else "logits", domain)(tf.cast(x, tf.float32))
+        if rotations and not training:
+            return rotation_averaged_logits(lambda v: self.logits(v, domain), x)
         return self.classifier(self.encode(x, domain, training)[1], training=training)
 
     def _compiled(self, what, domain):
@@ -228,7 +235,9 @@ class FSFTNetworks:
             def logits(x):
                 return self.classifier(encode(x)[1], training=False)
 
-            cache[(what, domain)] = tf.function(encode if what == "encode" else logits, input_signature=[spec])
+            fn = {"encode": encode, "logits": logits,
+                  "rotation_averaged": lambda x: rotation_averaged_logits(logits, x)}[what]
+            cache[(what, domain)] = tf.function(fn, input_signature=[spec])
         return cache[(what, domain)]
 
     def encoder_variables(self, domains=DOMAINS):

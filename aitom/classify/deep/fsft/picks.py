@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from aitom.classify.deep.fsft.averaging import RotationAveraged
 from aitom.classify.deep.fsft.classifier import softmax
 from aitom.errors import InputError
 from aitom.io.file import mrc_suffix, read_mrc_header
@@ -125,13 +126,15 @@ def group_by_tomogram(picks, tomograms):
 
 
 def _inference_model(classifier, strategy):
-    """The classifier's Keras model, cloned under ``strategy.scope()`` when a strategy is given."""
+    """The classifier's Keras model, cloned under ``strategy.scope()`` when a strategy is given, and
+    rotation-averaged if the classifier is (:mod:`.averaging`)."""
     if strategy is None:
-        return classifier.model
-    with strategy.scope():
-        model = keras.models.clone_model(classifier.model)
-        model.set_weights(classifier.model.get_weights())
-    return model
+        model = classifier.model
+    else:
+        with strategy.scope():
+            model = keras.models.clone_model(classifier.model)
+            model.set_weights(classifier.model.get_weights())
+    return RotationAveraged(model) if classifier.rotation_averaging else model
 
 
 class _ProgressCallback(keras.callbacks.Callback):

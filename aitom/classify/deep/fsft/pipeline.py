@@ -259,7 +259,8 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
     classifier = SubtomogramClassifier(
         networks.inference_model(_stage_domain(completed)), source.class_names, source.box_size,
         source.voxel_spacing_nm,
-        meta={"domain": _stage_domain(completed), "stages": completed, "config": config.to_dict(), "accuracy": acc})
+        meta={"domain": _stage_domain(completed), "stages": completed, "config": config.to_dict(), "accuracy": acc},
+        rotation_averaging=config.rotation_averaging)
     result = FSFTResult(classifier, networks, split, history, acc, run_dir)
     if run_dir is not None and chief:
         _write_outputs(result, target)

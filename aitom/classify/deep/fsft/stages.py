@@ -69,11 +69,16 @@ def _network_objects(networks):
     return {name: model.weights for name, model in networks.components().items()}
 
 
-def predict_logits(networks, domain, x, indices, batch_size=64):
-    """Logits (len(indices), k) of the given rows of ``x``, in inference mode, in index order."""
+def predict_logits(networks, domain, x, indices, batch_size=64, rotations=None):
+    """Logits (len(indices), k) of the given rows of ``x``, in inference mode, in index order.
+
+    ``rotations``: average over the four 180° rotations (:mod:`.averaging`); default
+    ``networks.config.rotation_averaging``.
+    """
+    rotations = networks.config.rotation_averaging if rotations is None else rotations
     indices = np.asarray(indices)
     order = np.argsort(indices, kind="stable")
-    out = [networks.logits(xb, domain, training=False).numpy()
+    out = [networks.logits(xb, domain, training=False, rotations=rotations).numpy()
            for xb, _ in batch_dataset(x, None, indices[order], batch_size)]
     logits = np.concatenate(out) if out else np.zeros((0, networks.n_classes), np.float32)
     result = np.empty_like(logits)
@@ -81,11 +86,12 @@ def predict_logits(networks, domain, x, indices, batch_size=64):
     return result
 
 
-def accuracy(networks, domain, subset, indices, batch_size=64):
-    """Fraction of ``subset``'s rows at ``indices`` whose label is predicted (nan if none)."""
+def accuracy(networks, domain, subset, indices, batch_size=64, rotations=None):
+    """Fraction of ``subset``'s rows at ``indices`` whose label is predicted (nan if none); ``rotations``
+    as in :func:`predict_logits`."""
     if len(indices) == 0:
         return float("nan")
-    pred = predict_logits(networks, domain, subset.x, indices, batch_size).argmax(1)
+    pred = predict_logits(networks, domain, subset.x, indices, batch_size, rotations).argmax(1)
     return float(np.mean(pred == np.asarray(subset.y)[indices]))
 
 
@@ -188,7 +194,9 @@ def _fit(stage, networks, run, epochs, optimizer, variables, step, epoch_dataset
 
 
 def _source_val_eval(networks, data):
-    return lambda: {"source_val_acc": accuracy(networks, "source", data.source, data.split.source_val)}
+    """Per-epoch source validation accuracy: monitoring, so one pass (no rotation averaging)."""
+    return lambda: {"source_val_acc": accuracy(networks, "source", data.source, data.split.source_val,
+                                               rotations=False)}
 
 
 def _adam(lr, config, epochs, steps_per_epoch):
