@@ -8,7 +8,9 @@ the writer never holds it) to a temporary MRC file, draws random picks (default 
 * end to end: :func:`aitom.classify.deep.fsft.picks.classify_picks` with the FSFT inference network at its
   reference widths (16, 16, 16, 128) and untrained weights, box 32, at each ``--batch-sizes`` value. The
   network's activations grow with the batch (the first block's output alone is batch x 32^3 x 16 float32,
-  2 MB per subtomogram), not with the tomogram.
+  2 MB per subtomogram), not with the tomogram. The last row is the largest batch with the classifier
+  averaging over the four 180° rotations (``rotation_averaging``, what ``train`` saves by default): four
+  forward passes per subtomogram, one rotation after another.
 
 Memory is sampled from ``/proc/self/status`` every 10 ms during each run
 (:class:`aitom.classify.deep.fsft.memory.MemorySampler`): ``RssAnon`` (private memory the
@@ -76,18 +78,21 @@ def main(argv=None):
     networks = FSFTNetworks(args.box, 4, FSFTConfig())
     classifier = SubtomogramClassifier(networks.inference_model("target"), ("a", "b", "background", "c"), args.box,
                                        voxel_spacing_nm=1.0)
+    averaged = SubtomogramClassifier(classifier.model, classifier.class_names, args.box, voxel_spacing_nm=1.0,
+                                     rotation_averaging=True)  # the default of a trained classifier
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench_tomogram.mrc")
         t0 = time.perf_counter()
         write_tomogram(path, shape, 10.0, args.seed)
         t_write = time.perf_counter() - t0
-        classify_picks(path, picks.iloc[:max(args.batch_sizes)], classifier, max(args.batch_sizes),
-                       progress=False)  # warm-up: builds the predict function
-        runs = [(f"extraction only, batch {max(args.batch_sizes)}",
-                 lambda: extraction_pass(path, centres, args.box, max(args.batch_sizes)))]
+        big = max(args.batch_sizes)
+        for clf in (classifier, averaged):  # warm-up: builds the predict functions
+            classify_picks(path, picks.iloc[:big], clf, big, progress=False)
+        runs = [(f"extraction only, batch {big}", lambda: extraction_pass(path, centres, args.box, big))]
         runs += [(f"classify_picks, batch {b}", lambda b=b: classify_picks(path, picks, classifier, b, progress=False))
                  for b in args.batch_sizes]
+        runs += [(f"  rotation-averaged, batch {big}", lambda: classify_picks(path, picks, averaged, big, progress=False))]
         for name, run in runs:
             with MemorySampler() as memory:
                 t0 = time.perf_counter()
