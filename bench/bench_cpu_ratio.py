@@ -34,7 +34,6 @@ Usage::
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -42,6 +41,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
+
+from harness import EpochClock, emit, median, run_worker as harness_run_worker, two_domain_data  # noqa: E402
 
 CONTENDERS = {
     "tf-onednn": {"TF_ENABLE_ONEDNN_OPTS": "1"},
@@ -77,35 +78,13 @@ def conv_flops(box=BOX, widths=(16, 16, 16, 128), n_classes=N_CLASSES):
     return fwd, train
 
 
-def _data():
-    from bench_training import synthetic_set
-
-    from aitom.classify.deep.fsft.data import few_shot_split
-    from aitom.classify.deep.fsft.stages import StageData
-    source = synthetic_set(100, seed=0)
-    target = synthetic_set(60, shift=1.0, seed=1)
-    split = few_shot_split(source.y, target.y, source.class_names, shots=5, target_test_fraction=0.5,
-                           source_val_fraction=0.1, seed=0)
-    return StageData(source, target, split)
-
-
-class _Clock:
-    """Stand-in checkpoint store: ``_fit`` saves after every epoch; note the time."""
-
-    def __init__(self):
-        self.t = [time.perf_counter()]
-
-    def save(self, *args, **kwargs):
-        self.t.append(time.perf_counter())
-
-
 def worker(name, epochs):
     import numpy as np
     if name.startswith("torch"):
         # PyPI's (CUDA) torch wheel ships triton, which torch imports when an optimizer is built and which
         # crashes (SIGSEGV) in a process that has loaded TensorFlow; it only serves GPU compilation
         sys.modules.setdefault("triton", None)
-    data = _data()
+    data = two_domain_data()
     n_train = len(data.split.source_train) // BATCH * BATCH
     x_inf = np.random.default_rng(1).normal(size=(N_INFER, BOX, BOX, BOX)).astype(np.float32)
     out = {"name": name, "n_train_per_epoch": n_train}
@@ -122,15 +101,15 @@ def worker(name, epochs):
         config = FSFTConfig(epochs_stage1=epochs)
         keras.utils.set_random_seed(0)
         net = FSFTNetworks(BOX, N_CLASSES, config)
-        clock = _Clock()
+        clock = EpochClock()
         stage1_source(net, data, config, RunContext(store=clock))
-        epoch_s = [b - a for a, b in zip(clock.t[:-1], clock.t[1:])]
+        epoch_s = clock.epochs()
         idx = np.arange(N_INFER)
-        predict_logits(net, "source", x_inf, idx, INFER_BATCH)  # trace
+        predict_logits(net, "source", x_inf, idx, INFER_BATCH, rotations=False)  # trace; one pass, as PyTorch
         infer_s = []
         for _ in range(3):
             t = time.perf_counter()
-            predict_logits(net, "source", x_inf, idx, INFER_BATCH)
+            predict_logits(net, "source", x_inf, idx, INFER_BATCH, rotations=False)
             infer_s.append(time.perf_counter() - t)
     else:
         import torch
@@ -162,12 +141,7 @@ def worker(name, epochs):
             infer()
             infer_s.append(time.perf_counter() - t)
     out.update(epoch_s=epoch_s, infer_s=infer_s)
-    print("RESULT" + json.dumps(out), flush=True)
-
-
-def _median(v):
-    v = sorted(v)
-    return v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
+    emit(out)
 
 
 def run_worker(name, epochs):
@@ -175,12 +149,8 @@ def run_worker(name, epochs):
     for k in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"):
         env.pop(k, None)
     env.update(CONTENDERS[name])
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", name, "--epochs", str(epochs)],
-                          capture_output=True, text=True, env=env)
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")]
-    if not line:
-        raise RuntimeError(f"worker {name} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(line[0][len("RESULT"):])
+    return harness_run_worker([sys.executable, os.path.abspath(__file__), "--worker", name, "--epochs", str(epochs)],
+                              env, name)
 
 
 def report(results, args):
@@ -201,9 +171,9 @@ def report(results, args):
     for name, runs in results.items():
         n = runs[0]["n_train_per_epoch"]
         steady = [n / s for r in runs for s in r["epoch_s"][1:]]
-        first = _median([r["epoch_s"][0] for r in runs])
+        first = median([r["epoch_s"][0] for r in runs])
         infer = [N_INFER / s for r in runs for s in r["infer_s"]]
-        rate[name] = (_median(steady), first, _median(infer))
+        rate[name] = (median(steady), first, median(infer))
     ref = rate.get("torch")
     for name, (tr_rate, first, inf_rate) in rate.items():
         cap = CONTENDERS[name].get("ONEDNN_MAX_CPU_ISA") or (

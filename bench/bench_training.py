@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 
@@ -48,6 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import aitom  # noqa: E402,F401  before TensorFlow: turns oneDNN on unless TF_ENABLE_ONEDNN_OPTS is set
 from aitom.classify.deep.fsft.memory import MemorySampler, peak_rss_mib, status_mib  # noqa: E402
+from harness import EpochClock, emit, median, run_worker, two_domain_data  # noqa: E402
 
 BEGIN, END = "<!-- bench_training:begin -->", "<!-- bench_training:end -->"
 
@@ -92,12 +92,6 @@ def _torch():
     return torch
 
 
-def _median(v):
-    v = sorted(v)
-    n = len(v)
-    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
-
-
 def interleave(contenders, repeats, calls, pause=0.3):
     """contenders: {name: (fn, samples_per_call)} -> {name: [samples/s per block]} (warm-up excluded)."""
     for fn, _ in contenders.values():
@@ -112,21 +106,6 @@ def interleave(contenders, repeats, calls, pause=0.3):
                 fn()
             out[name].append(calls * n / (time.perf_counter() - t))
     return out
-
-
-def synthetic_set(n_per_class, n_classes=10, box=28, shift=0.0, seed=0):
-    """Class c: a bright cube at a class-specific place in noise; ``shift`` changes the domain."""
-    import numpy as np
-    from aitom.io.dataset import SubtomogramSet
-    rng = np.random.default_rng(seed)
-    y = np.repeat(np.arange(n_classes), n_per_class)
-    x = rng.normal(size=(len(y), box, box, box)).astype(np.float32)
-    for c in range(n_classes):
-        o = 2 + (c * 5) % (box - 8)
-        p = 2 + (c * 3) % (box - 8)
-        x[y == c, o:o + 6, p:p + 6, 8:14] += 2.0 + shift
-    x += shift * rng.normal(size=(len(y), 1, 1, 1)).astype(np.float32)
-    return SubtomogramSet(x, y, tuple(f"class{c}" for c in range(n_classes)), voxel_spacing_nm=1.0)
 
 
 # ----------------------------------------------------------------------------- inference contenders
@@ -155,7 +134,8 @@ def section_infer(args, tf, torch, results):
     net = FSFTNetworks(box, k, FSFTConfig())
     clf = SubtomogramClassifier(net.inference_model("source"), [f"c{i}" for i in range(k)], box)
     contenders = {
-        "project predict_logits (tf.data, standardise)": (lambda: predict_logits(net, "source", x, idx, bs), n),
+        "project predict_logits (tf.data, standardise)": (lambda: predict_logits(net, "source", x, idx, bs,
+                                                                                 rotations=False), n),
         "project exported classifier predict_proba": (lambda: clf.predict_proba(x, bs), n),
     }
     if torch is not None:
@@ -177,26 +157,6 @@ def section_infer(args, tf, torch, results):
 
 
 # ---------------------------------------------------------------------------------------- pipeline
-
-class _Clock:
-    """A stand-in checkpoint store: ``_fit`` calls ``save`` after every epoch; we note the time."""
-
-    def __init__(self):
-        self.t = [time.perf_counter()]
-
-    def save(self, *a, **k):
-        self.t.append(time.perf_counter())
-
-
-def pipeline_data():
-    from aitom.classify.deep.fsft.data import few_shot_split
-    from aitom.classify.deep.fsft.stages import StageData
-    source = synthetic_set(100, seed=0)
-    target = synthetic_set(60, shift=1.0, seed=1)
-    split = few_shot_split(source.y, target.y, source.class_names, shots=5, target_test_fraction=0.5,
-                           source_val_fraction=0.1, seed=0)
-    return StageData(source, target, split)
-
 
 def _stage_samples(data, config):
     """Subtomograms pushed through an encoder with gradients, per epoch, per stage, in the project's stages.
@@ -225,7 +185,7 @@ def section_pipeline(args, tf, torch, results):
     from aitom.classify.deep.fsft.stages import RunContext
     e1, e21, e22, e3 = (int(v) for v in args.epochs.split(","))
     config = FSFTConfig(epochs_stage1=e1, epochs_stage2_1=e21, epochs_stage2_2=e22, epochs_stage3=e3)
-    data = pipeline_data()
+    data = two_domain_data()
     samples = _stage_samples(data, config)
     fns = {"1": stage1_source, "2.1": stage2_1_coral, "2.2": stage2_2_discriminator, "3": stage3_finetune}
     rows = {}
@@ -239,11 +199,11 @@ def section_pipeline(args, tf, torch, results):
         keras.utils.set_random_seed(rep)
         net = FSFTNetworks(28, 10, config)
         for stage in ("1", "2.1", "2.2", "3"):
-            clock = _Clock()
+            clock = EpochClock()
             t0 = time.perf_counter()
             fns[stage](net, data, config, RunContext(store=clock))
             total = time.perf_counter() - t0
-            add("project", stage, total, [b - a for a, b in zip(clock.t[1:-1], clock.t[2:])])  # epochs 2..
+            add("project", stage, total, clock.epochs(skip=1))  # epochs 2..
         if torch is not None:
             import torch_reference as tr
             for variant, threads in (("PyTorch reference (NCDHW)", os.cpu_count()), ("PyTorch reference, 1 thread", 1)):
@@ -277,14 +237,14 @@ def worker(args):
     out = {"workload": name}
     if name == "memmap":
         out.update(memmap_stream(args))
-        print("RESULT" + json.dumps(out))
+        emit(out)
         return
     if name == "torch-train":
         _torch()
         out["after_import_MiB"] = status_mib()["VmRSS"]
         import torch_reference as tr  # loads TensorFlow too (the project's pair sampling and data helpers)
         from aitom.classify.deep.fsft import FSFTConfig
-        data = pipeline_data()
+        data = two_domain_data()
         model = tr.TorchFSFT(28, 10, FSFTConfig(), seed=0)
         with MemorySampler() as s:
             model.stage1(data, 1)
@@ -294,7 +254,7 @@ def worker(args):
         from aitom.classify.deep.fsft.models import FSFTNetworks
         from aitom.classify.deep.fsft.stages import RunContext
         out["after_import_MiB"] = status_mib()["VmRSS"]
-        data = pipeline_data()
+        data = two_domain_data()
         config = FSFTConfig(epochs_stage1=1)
         net = FSFTNetworks(28, 10, config)
         with MemorySampler() as s:
@@ -303,7 +263,7 @@ def worker(args):
         raise SystemExit(f"unknown worker {name}")
     out.update({"before_MiB": base["VmRSS"], "peak_VmRSS_MiB": s.peak["VmRSS"], "peak_RssAnon_MiB": s.peak["RssAnon"],
                 "ru_maxrss_MiB": peak_rss_mib(), "steps": len(data.split.source_train) // 32})
-    print("RESULT" + json.dumps(out))
+    emit(out)
 
 
 def _run_worker(args, name, extra=()):
@@ -312,11 +272,7 @@ def _run_worker(args, name, extra=()):
         cmd += ["--tf-inter-op", str(args.tf_inter_op)]
     if args.tf_intra_op is not None:
         cmd += ["--tf-intra-op", str(args.tf_intra_op)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")]
-    if not line:
-        raise RuntimeError(f"worker {name} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(line[0][len("RESULT"):])
+    return run_worker(cmd, name=name)
 
 
 def section_memory(args, results):
@@ -364,7 +320,7 @@ def memmap_stream(args):
         config = FSFTConfig(epochs_stage1=1, batch_size=batch)
         net = FSFTNetworks(box, k, config)
         out["before_MiB"] = status_mib()
-        clock = _Clock()
+        clock = EpochClock()
         with MemorySampler() as s:
             t0 = time.perf_counter()
             stage1_source(net, StageData(src, src, split), config, RunContext(store=clock))
@@ -396,16 +352,16 @@ def report(args, results, machine):
     ref = "PyTorch reference (NCDHW)"
     if "infer" in results:
         res, title = results["infer"], "Inference, 256 subtomograms 28^3 in batches of 64, standardisation included"
-        base = _median(res[ref]) if ref in res else None
-        torch_rows = [_median(v) for k, v in res.items() if k.startswith("PyTorch")]
+        base = median(res[ref]) if ref in res else None
+        torch_rows = [median(v) for k, v in res.items() if k.startswith("PyTorch")]
         best = max(torch_rows) if torch_rows else None
         lines += [f"**{title}** ({len(next(iter(res.values())))} interleaved repeats)", "",
                   "| contender | subtomograms/s median | best | median / PyTorch reference | median / fastest PyTorch |",
                   "|---|---:|---:|---:|---:|"]
         for name, v in res.items():
-            lines.append(f"| {name} | {_fmt(_median(v))} | {_fmt(max(v))} | "
-                         f"{_fmt(_median(v) / base, 2) + 'x' if base else '—'} | "
-                         f"{_fmt(_median(v) / best, 2) + 'x' if best else '—'} |")
+            lines.append(f"| {name} | {_fmt(median(v))} | {_fmt(max(v))} | "
+                         f"{_fmt(median(v) / base, 2) + 'x' if base else '—'} | "
+                         f"{_fmt(median(v) / best, 2) + 'x' if best else '—'} |")
         lines.append("")
     if "memory" in results:
         lines += ["**Peak memory** (a subprocess running one stage-1 epoch alone, 900 source subtomograms in "
@@ -432,7 +388,7 @@ def report(args, results, machine):
 
         def med(name, st):
             r = rows.get(f"{name}|{st}")
-            return _median(r["total"]) if r else None
+            return median(r["total"]) if r else None
 
         tot = {n: 0.0 for n in ("project",) + variants}
         for st in ("1", "2.1", "2.2", "3"):
@@ -443,7 +399,7 @@ def report(args, results, machine):
             fastest = min([t for t in tts if t], default=None)
             pr = rows.get(f"project|{st}")
             unit = "pairs" if st == "2.2" else "subtomograms"
-            steady = (f"{smp[st] / _median(pr['epoch']):.0f} {unit}/s" if pr and pr["epoch"] else "—")
+            steady = (f"{smp[st] / median(pr['epoch']):.0f} {unit}/s" if pr and pr["epoch"] else "—")
             lines.append(f"| {st} | {_fmt(tp, 2)} | {_fmt(tts[0], 2)} | {_fmt(tts[1], 2)} | "
                          f"{_fmt(fastest / tp, 2) + 'x' if fastest and tp else '—'} | {steady} |")
         fastest = min([tot[v] for v in variants if tot[v]], default=None)

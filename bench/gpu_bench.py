@@ -39,13 +39,13 @@ def stage1_rate(tf, data, config, strategy):
     from aitom.classify.deep.fsft import stage1_source
     from aitom.classify.deep.fsft.models import FSFTNetworks
     from aitom.classify.deep.fsft.stages import RunContext
-    from bench_cpu_ratio import _Clock
+    from harness import EpochClock
     keras.utils.set_random_seed(0)
     with strategy.scope():
         net = FSFTNetworks(BOX, N_CLASSES, config)
-    clock = _Clock()
+    clock = EpochClock()
     _, history = stage1_source(net, data, config, RunContext(strategy=strategy, store=clock))
-    epochs = sorted(b - a for a, b in zip(clock.t[1:-1], clock.t[2:]))
+    epochs = sorted(clock.epochs(skip=1))
     n = len(data.split.source_train) // BATCH * BATCH
     return n / epochs[len(epochs) // 2], history["loss"][-1], net
 

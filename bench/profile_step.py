@@ -50,7 +50,7 @@ def main(argv=None):
     from aitom.classify.deep.fsft.data import FewShotSplit
     from aitom.classify.deep.fsft.models import FSFTNetworks
     from aitom.classify.deep.fsft.stages import RunContext, StageData
-    from bench_training import synthetic_set
+    from harness import synthetic_set
 
     n_train = 32 * args.steps
     source = synthetic_set(-(-(n_train + 32) // 10))
