@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from fsft_helpers import blob_set, tiny_config
+from worker_helpers import python_result
 
 from aitom.classify.deep.fsft import train
 from aitom.classify.deep.fsft.baselines import METHODS, SharedStages, final_accuracy, resolve_method, run_method
@@ -175,13 +176,7 @@ print("RESULT" + json.dumps({"single": [single[0], single[1].tolist()],
 
 def test_sliced_wasserstein_under_two_replicas_equals_single_device():
     """Each replica holds half of each batch; the summed loss and gradient are the global batch's."""
-    import subprocess
-    import sys
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, "-c", SWD_MIRRORED], capture_output=True, text=True, env=env, timeout=300)
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")]
-    assert line, proc.stderr[-3000:]
-    res = json.loads(line[0][len("RESULT"):])
+    res = python_result(["-c", SWD_MIRRORED])
     assert res["replicas"] == 2
     np.testing.assert_allclose(res["mirrored"][0], res["single"][0], rtol=1e-5)
     np.testing.assert_allclose(np.array(res["mirrored"][1]), np.array(res["single"][1]), rtol=1e-4, atol=1e-5)

@@ -5,10 +5,9 @@ initialises. Two worker processes under MultiWorkerMirroredStrategy: tests/test_
 """
 import json
 import os
-import subprocess
-import sys
 
 import pytest
+from worker_helpers import python_result
 
 SCRIPT = r"""
 import json, sys
@@ -55,11 +54,7 @@ print("RESULT" + json.dumps(out))
 def test_mirrored_step_equals_single_device_step():
     import numpy as np
     here = os.path.dirname(__file__)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, here], capture_output=True, text=True, env=env, timeout=600)
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")]
-    assert line, proc.stderr[-3000:]
-    res = json.loads(line[0][len("RESULT"):])
+    res = python_result(["-c", SCRIPT, here], timeout=600)
     single, mirrored = res["default"], res["mirrored"]
     assert single["replicas"] == 1 and mirrored["replicas"] == 2
     for key in ("loss1", "loss2", "coral"):

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 from fsft_helpers import tiny_config
+from worker_helpers import read_result
 
 from aitom.classify.deep.fsft.distribute import local_tf_configs
 
@@ -54,12 +55,6 @@ def _finish(procs, timeout=TIMEOUT_S):
     return out
 
 
-def _result(returncode, stdout, stderr):
-    line = [l for l in stdout.splitlines() if l.startswith("RESULT")]
-    assert returncode == 0 and line, f"worker failed (exit {returncode}):\n{stderr[-4000:]}"
-    return json.loads(line[0][len("RESULT"):])
-
-
 def test_two_workers_equal_one_process_only_chief_writes_and_a_killed_run_resumes(tmp_path):
     from fsft_helpers import blob_set
 
@@ -80,7 +75,7 @@ def test_two_workers_equal_one_process_only_chief_writes_and_a_killed_run_resume
         assert json.load(f)["tag"] == "stage1-epoch0002"
 
     # 2. both workers again, resuming from the chief's checkpoint
-    res = [_result(*r) for r in _finish(_launch([dict(spec, resume=True)] * 2))]
+    res = [read_result(*r) for r in _finish(_launch([dict(spec, resume=True)] * 2))]
     assert [r["multi_worker"] for r in res] == [True, True]
     assert [r["replicas"] for r in res] == [2, 2]
     assert [r["is_chief"] for r in res] == [True, False]

@@ -3,12 +3,10 @@
 Each case runs in a fresh interpreter: TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` once, when it is
 first imported, so only a new process shows what a user's session gets.
 """
-import json
 import os
-import subprocess
-import sys
 
 import pytest
+from worker_helpers import python_result
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -24,14 +22,10 @@ print("RESULT" + json.dumps({{"env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
 
 def _probe(user_setting, first="aitom"):
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=HERE)
+    env.update(PYTHONPATH=HERE)
     if user_setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = user_setting
-    proc = subprocess.run([sys.executable, "-c", PROBE.format(first=first)], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=os.path.dirname(HERE))
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")]
-    assert line, proc.stderr[-3000:]
-    return json.loads(line[0][len("RESULT"):])
+    return python_result(["-c", PROBE.format(first=first)], env=env, cwd=os.path.dirname(HERE))
 
 
 @pytest.mark.parametrize("first", ["aitom", "aitom.classify.deep.fsft.cli", "conftest"])
