@@ -104,6 +104,17 @@ def test_rotation_averaging_classifier_gives_its_own_probabilities_on_picks(data
         out = classify_picks(data["tomograms"], picks, clf, strategy=strategy, progress=False)
         np.testing.assert_allclose(out[["fsft_p_background", "fsft_p_blob"]].to_numpy(), clf.predict_proba(cubes),
                                    atol=1e-5)
+    # the command line follows the saved classifier, or predicts once per pick with --single-pass
+    clf.save(str(data["dir"] / "averaging_model"))
+    one = SubtomogramClassifier(clf.model, clf.class_names, BOX, 1.0).predict_proba(cubes)
+    assert np.abs(one - clf.predict_proba(cubes)).max() > 1e-4
+    for flags, want in (([], clf.predict_proba(cubes)), (["--single-pass"], one)):
+        out = data["dir"] / "averaged.csv"
+        assert aitom_fsft(["classify-picks", "--tomogram", *data["tomograms"], "--picks", data["star"], "--model",
+                           str(data["dir"] / "averaging_model"), "--out", str(out), "--no-progress", "--overwrite",
+                           *flags]) == 0
+        np.testing.assert_allclose(pd.read_csv(out)[["fsft_p_background", "fsft_p_blob"]].to_numpy()[:3], want,
+                                   atol=1e-5)
 
 
 def test_tomogram_matching():
