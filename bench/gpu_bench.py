@@ -153,11 +153,11 @@ def main(argv=None):
         rows.append((label, f"{rate:.0f}", "subtomograms/s", f"last epoch loss {loss:.3f}"))
     x = np.random.default_rng(1).normal(size=(2048, BOX, BOX, BOX)).astype(np.float32)
     with tf.device(device):
-        predict_logits(net, "source", x, np.arange(256), 256)
+        predict_logits(net, "source", x, np.arange(256), 256, rotations=False)
         t = time.perf_counter()
-        predict_logits(net, "source", x, np.arange(len(x)), 256)
+        predict_logits(net, "source", x, np.arange(len(x)), 256, rotations=False)
         rows.append(("inference, predict_logits, batch 256", f"{len(x) / (time.perf_counter() - t):.0f}",
-                     "subtomograms/s", "standardisation and tf.data included"))
+                     "subtomograms/s", "one pass per subtomogram; standardisation and tf.data included"))
         per_step, deferred = fetch_cost(tf, config, args.fetch_steps)
     rows.append(("float(loss) after every step (as stages._fit)", f"{1e3 * per_step:.2f}", "ms per step",
                  f"{100 * (per_step / deferred - 1):+.1f}% against reading the losses once at the end "
