@@ -21,7 +21,7 @@ Each worker measures, on a synthetic 10-class 28^3 set (900 training subtomogram
 * stage-1 training through the library's ``stage1_source`` (``train(..., stages=("1",))`` runs exactly
   this), ``--epochs`` epochs; the first epoch (tracing) is left out of the steady-state throughput.
   PyTorch: ``TorchFSFT.stage1`` one epoch at a time (same data handling, same per-epoch validation);
-* inference: ``stages.predict_logits`` (tf.data, standardisation) over 512 subtomograms in batches of
+* inference: ``stages.predict_logits`` with one pass per subtomogram (tf.data, standardisation) over 512 subtomograms in batches of
   64; PyTorch: the reference network in ``eval`` mode under ``no_grad`` on the same batches.
 
 The report also gives the physical limit: convolution FLOPs per subtomogram counted analytically from

@@ -10,7 +10,7 @@ Stage-1 training throughput against PyTorch, with oneDNN on and off, is ``bench/
 
 Sections (``--sections``, comma separated):
 
-infer     inference throughput, standardisation included: ``stages.predict_logits`` (tf.data
+infer     inference throughput, standardisation included: ``stages.predict_logits`` with one pass (tf.data
           pipeline), the exported ``SubtomogramClassifier.predict_proba``, PyTorch (both layouts).
 pipeline  each FSFT stage (1, 2.1, 2.2, 3) at fixed epochs on a synthetic 10-class 28^3 two-domain
           set, through ``stage1_source`` etc., vs ``torch_reference.TorchFSFT`` at equal epochs

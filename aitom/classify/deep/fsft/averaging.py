@@ -12,10 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .data import ROTATIONS_180
-
-FLIP_AXES = tuple(tuple(a + 1 for a in axes) for axes in ROTATIONS_180)
-"""Axes of a batch ``(n, x, y, z, 1)`` reversed by each rotation of :data:`data.ROTATIONS_180`."""
+from .data import FLIP_AXES
 
 
 def rotation_averaged_logits(logits_fn, x):

@@ -85,6 +85,9 @@ ROTATIONS_180 = ((), (1, 2), (0, 2), (0, 1))
 x, y and z. Each maps the missing wedge (and any wedge or cone around a box axis) onto itself and keeps
 the hand of the structure, so an augmented subtomogram is one that the microscope could have recorded."""
 
+FLIP_AXES = tuple(tuple(a + 1 for a in axes) for axes in ROTATIONS_180)
+"""The same rotations as axes of a batch ``(n, x, y, z[, 1])`` to reverse."""
+
 
 def rotate_180(volumes, codes, out=None):
     """Volumes ``(n, s, s, s)`` each rotated by 180° about the box axis of its code (see :data:`ROTATIONS_180`).
@@ -92,10 +95,10 @@ def rotate_180(volumes, codes, out=None):
     ``out=volumes`` rotates in place (each rotated row is read before it is written)."""
     volumes = np.asarray(volumes)
     out = volumes.copy() if out is None else out
-    for code, axes in enumerate(ROTATIONS_180):
+    for code, axes in enumerate(FLIP_AXES):
         rows = np.flatnonzero(np.asarray(codes) == code)
         if axes and len(rows):
-            out[rows] = np.flip(volumes[rows], axis=tuple(a + 1 for a in axes))
+            out[rows] = np.flip(volumes[rows], axis=axes)
     return out
 
 
