@@ -71,7 +71,7 @@ def test_resume_after_an_interrupted_stage_finishes_the_run(domains, tmp_path, m
     original = stages_module.stage3_finetune
 
     def interrupted(networks, data, config, run=None):
-        original(networks, data, config.replace(epochs_stage3=1), run)
+        original(networks, data, config.replace(epochs_stage3=1, self_training_rounds=0), run)
         raise KeyboardInterrupt  # the run dies right after stage 3's first epoch checkpoint
 
     monkeypatch.setitem(pipeline.STAGE_FUNCTIONS, "3", interrupted)
@@ -83,7 +83,9 @@ def test_resume_after_an_interrupted_stage_finishes_the_run(domains, tmp_path, m
     with pytest.raises(InputError, match="already holds a run"):
         train(*domains, shots=3, config=cfg, run_dir=run_dir, progress=False)
     result = train(*domains, shots=3, config=cfg, run_dir=run_dir, resume=True, progress=False)
-    assert len(result.history["3"]["loss"]) == 3  # epochs 2 and 3 ran on top of the saved first
+    # epochs 2 and 3 ran on top of the saved first, then the self-training round's three
+    rounds = [r for r in range(cfg.self_training_rounds + 1) for _ in range(3)]
+    assert result.history["3"]["round"] == rounds and len(result.history["3"]["loss"]) == len(rounds)
     assert len(result.history["1"]["loss"]) == cfg.epochs_stage1  # earlier stages were not re-run
     assert os.path.exists(os.path.join(run_dir, "classifier", "model.keras"))
 

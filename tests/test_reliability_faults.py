@@ -38,7 +38,7 @@ from aitom.io.file import put_mrc
 KILL_SEED = 20240607
 N_PER_CLASS = 8
 CFG = tiny_config(epochs_stage1=3, epochs_stage2_1=3, epochs_stage2_2=3, epochs_stage3=3, widths=(4, 4, 4, 8),
-                  dcd_hidden=8, shots=2)
+                  dcd_hidden=8, shots=2, self_training_rounds=1)
 EPOCHS = {"1": "epochs_stage1", "2.1": "epochs_stage2_1", "2.2": "epochs_stage2_2", "3": "epochs_stage3"}
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reliability_worker.py")
 
@@ -142,9 +142,10 @@ def test_sigkill_in_every_stage_then_resume_reproduces_the_uninterrupted_run(tmp
         json.dump(CFG.to_dict(), f)
     folder = os.path.join(run_dir, "checkpoints")
     base = dict(task="train", run_dir=run_dir, resume=True, config=CFG.to_dict(), n_per_class=N_PER_CLASS)
-    for stage in STAGES:
+    assert CFG.self_training_rounds == 1
+    for stage, part in [(s, "") for s in STAGES] + [("3", "-round1")]:  # and in stage 3's self-training round
         epoch = int(rng.integers(1, getattr(CFG, EPOCHS[stage])))  # a stage always has an epoch after it
-        tag = f"stage{stage}-epoch{epoch:04d}"
+        tag = f"stage{stage}{part}-epoch{epoch:04d}"
         if rng.integers(2):  # inside the atomic write of this epoch's checkpoint
             proc = start(dict(base, slow_npz=tag + ".npz", slow_s=1.0), str(tmp_path))
             wait_for(lambda: os.path.isdir(folder) and any(n.startswith(f".{tag}.npz.") for n in os.listdir(folder)),

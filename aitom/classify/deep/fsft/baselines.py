@@ -20,7 +20,7 @@ Methods (:data:`METHODS`)
                   against collapsing onto 5 x k examples). Measured (doc/results.md): it does keep the
                   source accuracy but costs target accuracy, and L_T alone did not collapse; so both
                   variants are reported. Labelled data only: the target BatchNorm statistics are the
-                  running averages over the shot batches.
+                  running averages over the shot batches, and no self-training round.
     finetune_target_only  the textbook fine-tune: L_T alone (``stage3_source_weight = 0``): f_s gets
                   no gradient; f_0 and g learn from the target shots only.
     coral         Deep CORAL (Sun & Saenko 2016), unsupervised: stages 1 + 2.1.
@@ -29,12 +29,14 @@ Methods (:data:`METHODS`)
                   (``dcd_use_3d_branch=False``) trained on the four groups with the encoders frozen
                   (stage 2.2), then stage 3 alternating D steps and encoder steps
                   (``stage3_alternating=True``) with γ·L_DCD + L_S + L_T. Labelled data only (no target
-                  BatchNorm recalibration). Departure from Motiian et al.: the target domain has its own
+                  BatchNorm recalibration, no self-training round). Departure from Motiian et al.: the target domain has its own
                   copy of blocks 1-2 and its own BatchNorms (initialised from the source's), as in FSFT,
                   so that the comparison isolates the training procedure.
     fsft          the four stages with ``config`` as given.
     fsft_no_coral, fsft_alternating, fsft_no_3d   ablations: without stage 2.1; GAN-style alternating
                   stage 3; D without its 3D branch.
+    fsft_no_self_training  ablation: stage 3 without the self-training round on pseudo-labelled pool
+                  rows (``self_training_rounds=0``): the paper's four stages.
     target_oracle NOT a method: a reference for what the target data allow. Stage 1's network and
                   schedule trained on the target shots plus the unlabelled pool *with its labels*
                   (about 5 x k + half the rest), tested on the same target test set.
@@ -175,7 +177,7 @@ def finetune(source, target, shots=5, config=None, shared=None, progress=False, 
     config = config.replace(
         epochs_stage3=config.epochs_stage3 if config.finetune_epochs is None else config.finetune_epochs,
         lr_stage3=config.lr_stage3 if config.finetune_lr is None else config.finetune_lr)
-    changes = dict(gamma=0.0, stage3_alternating=False, recalibrate_target_bn=False,
+    changes = dict(gamma=0.0, stage3_alternating=False, recalibrate_target_bn=False, self_training_rounds=0,
                    stage3_source_weight=0.0 if target_only else 1.0)
     return _train_stages(source, target, _config(config, shots, changes, overrides), ("1", "3"), shared, progress)
 
@@ -219,9 +221,10 @@ METHODS = {
     "coral": staged_method(("1", "2.1"), alignment="coral"),
     "swd": staged_method(("1", "2.1"), alignment="swd"),
     "fada": staged_method(("1", "2.2", "3"), dcd_use_3d_branch=False, stage3_alternating=True,
-                          recalibrate_target_bn=False),
+                          recalibrate_target_bn=False, self_training_rounds=0),
     "fsft": staged_method(STAGES),
     "fsft_no_coral": staged_method(("1", "2.2", "3")),
+    "fsft_no_self_training": staged_method(STAGES, self_training_rounds=0),
     "fsft_alternating": staged_method(STAGES, stage3_alternating=True),
     "fsft_no_3d": staged_method(STAGES, dcd_use_3d_branch=False),
     "target_oracle": target_oracle,

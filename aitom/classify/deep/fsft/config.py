@@ -55,6 +55,14 @@ class FSFTConfig:
         stage3_freeze_bn: True (default; not in the reference, which leaves BatchNorm in training mode):
             BatchNorm uses and keeps its moving statistics during stage 3, so that training, D and
             deployment see features normalised the same way (see ``stages.stage3_finetune``).
+        self_training_rounds (not in the paper): after stage 3, label a share of the unlabelled target
+            pool with the network's own class-balanced confident predictions (``pseudo_labels.py``) and
+            run stage 3 again (fresh optimizer, same schedule) with the shots plus those rows as the
+            labelled target; 0 turns it off (the paper's stage 3). Each round re-labels the pool with the
+            network the previous round left. Default 2 rounds.
+        pseudo_label_fraction: share of the pool labelled per round (0.6: each class's 0.6 x pool /
+            classes most confident predictions). Rounds and fraction were chosen on the shrec set's
+            validation score among 1 or 2 rounds at 0.3 or 0.6 (doc/results.md).
     Fine-tune baseline (``baselines.finetune``: stage 3 with γ = 0 and no D)
         finetune_epochs, finetune_lr: None uses epochs_stage3 and lr_stage3, so the baseline sees
         the target shots exactly as often as FSFT's stage 3 does.
@@ -127,6 +135,9 @@ class FSFTConfig:
     stage3_source_weight: float = _field(1.0, "3")
     stage3_freeze_bn: bool = _field(True, "3")
 
+    self_training_rounds: int = _field(2, "3")
+    pseudo_label_fraction: float = _field(0.6, "3")
+
     finetune_epochs: int = _field(None, "3")
     finetune_lr: float = _field(None, "3")
 
@@ -152,6 +163,8 @@ class FSFTConfig:
             (("coral_batch_size",), False, lambda v: is_int(v) and v >= 2, "an integer >= 2 (a covariance)"),
             (("epochs_stage1", "epochs_stage2_1", "epochs_stage2_2", "epochs_stage3", "seed"), False,
              lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+            (("self_training_rounds",), False, lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+            (("pseudo_label_fraction",), False, lambda v: finite(v) and 0 < v <= 1, "in (0, 1]"),
             (("dcd_pairs_per_group", "finetune_epochs"), True, lambda v: is_int(v) and v >= 0, "None or an integer >= 0"),
             (("lr_stage1", "lr_stage2_1", "lr_stage2_2", "lr_stage3", "bn_epsilon"), False,
              lambda v: finite(v) and v > 0, "a finite number > 0"),

@@ -17,6 +17,7 @@ from .checkpoint import CheckpointStore
 from .precision import scaled_gradients, stage_optimizer
 from .data import (CROSS_DOMAIN_GROUPS, augmentation_codes, batch_dataset, cycled_permutation, pair_dataset,
                    sample_pair_groups, stratified_pool)
+from .pseudo_labels import select_pseudo_labels
 from .losses import (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS, confusion_targets, coral,
                      cross_entropy, sliced_wasserstein)
 from aitom.image.normalize import standardize
@@ -131,11 +132,12 @@ def recalibrate_batchnorm(networks, domain, x, indices, batch_size=64, seed=0):
 
 
 def _fit(stage, networks, run, epochs, optimizer, variables, step, epoch_dataset, evaluate=None,
-         extra_optimizers=None):
+         extra_optimizers=None, round_=0):
     """Shared epoch loop: distributed compiled step, progress, NaN guard, checkpoints, resume.
 
     ``extra_optimizers``: ``{name: (optimizer, variables)}`` that ``step`` also applies (stage 3's
-    alternating D); they are built and checkpointed with the main one.
+    alternating D); they are built and checkpointed with the main one. ``round_``: stage 3's
+    self-training round (0: the stage itself); it has its own epoch draws, checkpoints and resume point.
     """
     strategy = run.strategy
     extra_optimizers = extra_optimizers or {}
@@ -146,7 +148,8 @@ def _fit(stage, networks, run, epochs, optimizer, variables, step, epoch_dataset
     objects = dict(_network_objects(networks), optimizer=optimizer.variables,
                    **{name: opt.variables for name, (opt, _) in extra_optimizers.items()})
     history, start = {}, 0
-    if run.resume is not None and run.resume["state"].get("stage") == stage and not run.resume["state"].get("done"):
+    if (run.resume is not None and run.resume["state"].get("stage") == stage and not run.resume["state"].get("done")
+            and run.resume["state"].get("round", 0) == round_):
         run.store.restore(run.resume, objects)
         history = run.resume["state"]["history"]
         start = run.resume["state"]["epoch"]
@@ -161,20 +164,21 @@ def _fit(stage, networks, run, epochs, optimizer, variables, step, epoch_dataset
         out = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
         return out, tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in trained])
 
-    bar = tqdm(total=epochs, initial=start, desc=f"stage {stage}", unit="epoch", disable=not run.progress, leave=False)
+    name = f"stage {stage}" + (f", self-training round {round_}" if round_ else "")
+    bar = tqdm(total=epochs, initial=start, desc=name, unit="epoch", disable=not run.progress, leave=False)
     for epoch in range(start, epochs):
-        rng = np.random.default_rng([networks.config.seed, _stage_code(stage), epoch])
+        rng = np.random.default_rng([networks.config.seed, _stage_code(stage), epoch] + ([round_] if round_ else []))
         sums, n_steps = {}, 0
         for batch in strategy.experimental_distribute_dataset(epoch_dataset(rng)):
             out, weights_finite = distributed_step(*batch)
             values = {k: float(v) for k, v in out.items()}
             if not all(np.isfinite(v) for v in values.values()):
                 raise TrainingDivergedError(
-                    f"stage {stage}, epoch {epoch + 1}, step {n_steps + 1}: loss is not finite ({values}); "
+                    f"{name}, epoch {epoch + 1}, step {n_steps + 1}: loss is not finite ({values}); "
                     f"the last good checkpoint is kept")
             if not bool(weights_finite):
                 raise TrainingDivergedError(
-                    f"stage {stage}, epoch {epoch + 1}, step {n_steps + 1}: weights are not finite after this step "
+                    f"{name}, epoch {epoch + 1}, step {n_steps + 1}: weights are not finite after this step "
                     f"(loss {values}); NaN or infinite values in the data? The last good checkpoint is kept")
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + v
@@ -187,8 +191,8 @@ def _fit(stage, networks, run, epochs, optimizer, variables, step, epoch_dataset
         bar.set_postfix({k: f"{v:.3g}" for k, v in record.items()})
         bar.update(1)
         if run.store is not None:
-            run.store.save(f"stage{stage}-epoch{epoch + 1:04d}", objects,
-                           dict(run.extra_state, stage=stage, epoch=epoch + 1, history=history))
+            run.store.save(f"stage{stage}" + (f"-round{round_}" if round_ else "") + f"-epoch{epoch + 1:04d}", objects,
+                           dict(run.extra_state, stage=stage, round=round_, epoch=epoch + 1, history=history))
     bar.close()
     return history
 
@@ -477,8 +481,47 @@ def stage3_finetune(networks, data, config, run=None):
     >>> history["dcd"], history["target_ce"]  # doctest: +SKIP
     """
     run = run or RunContext()
-    split, ys, yt = data.split, np.asarray(data.source.y), np.asarray(data.target.y)
-    n_per_group = _pairs_per_group(config, split)
+    split, yt = data.split, np.asarray(data.target.y)
+    resumed = run.resume["state"] if run.resume is not None and run.resume["state"].get("stage") == "3" else {}
+    first = resumed.get("round", 0) if not resumed.get("done") else 0
+    rows, labels = split.target_shots, yt[split.target_shots]
+    history = {k: list(v) for k, v in resumed.get("stage3_rounds_history", {}).items()} if first else {}
+    if first:
+        rows, labels = (np.asarray(v, np.int64) for v in resumed["stage3_labelled_target"])
+    rounds = config.self_training_rounds if len(split.target_unlabelled) else 0
+    base_state = dict(run.extra_state)
+    for round_ in range(first, rounds + 1):
+        if round_ > first or (round_ and not resumed):
+            rows, labels = _with_pseudo_labels(networks, data, config)
+        run.extra_state = dict(base_state, stage3_rounds_history=history,
+                               stage3_labelled_target=[rows.tolist(), labels.tolist()])
+        part = _stage3_fit(networks, data, config, run, rows, labels, round_)
+        for k, v in part.items():
+            history.setdefault(k, []).extend(v)
+        history.setdefault("round", []).extend([round_] * len(next(iter(part.values()), [])))
+    run.extra_state = base_state
+    if not config.stage3_freeze_bn and config.recalibrate_target_bn:
+        calibrate_target_batchnorm(networks, data, config)
+    return networks, history
+
+
+def _with_pseudo_labels(networks, data, config):
+    """The shots plus the pool's class-balanced confident predictions (:mod:`.pseudo_labels`): rows and labels."""
+    split = data.split
+    pool = split.target_unlabelled
+    logits = predict_logits(networks, "target", data.target.x, pool)
+    probabilities = tf.nn.softmax(logits).numpy()
+    positions, predicted = select_pseudo_labels(probabilities, config.pseudo_label_fraction)
+    rows = np.concatenate([split.target_shots, pool[positions]])
+    labels = np.concatenate([np.asarray(data.target.y)[split.target_shots], predicted])
+    order = np.argsort(rows, kind="stable")
+    return rows[order].astype(np.int64), labels[order].astype(np.int64)
+
+
+def _stage3_fit(networks, data, config, run, target_rows, target_labels, round_):
+    """One pass of stage 3's training with ``target_rows`` labelled ``target_labels`` as the target side."""
+    split, ys = data.split, np.asarray(data.source.y)
+    n_per_group = config.dcd_pairs_per_group or len(target_rows)
     batch = min(config.stage3_batch_size, 2 * n_per_group)
     variables = networks.encoder_variables() + networks.classifier.trainable_variables
     with run.strategy.scope():
@@ -521,11 +564,12 @@ def stage3_finetune(networks, data, config, run=None):
         optimizer.apply_gradients(zip(scaled_gradients(tape, loss, variables, optimizer), variables))
         return dict(out, loss=loss, source_ce=l_s, target_ce=l_t)
 
-    def pairs(x_b, b_rows, groups, rng):
-        """Pairs of ``groups`` with ``a`` from the source training set and ``b`` from ``b_rows`` of ``x_b``:
-        batches ``(x_a, x_b, label_a, label_b, group)``."""
-        p = sample_pair_groups(ys[split.source_train], yt[split.target_shots], n_per_group, rng, groups=groups)
-        b = (split.target_shots if p["b_target"].all() else split.source_train)[p["b"]]
+    def pairs(x_b, groups, rng):
+        """Pairs of ``groups`` with ``a`` from the source training set and ``b`` from ``x_b``'s labelled
+        target rows (cross-domain groups) or the source training set: batches ``(x_a, x_b, label_a, label_b,
+        group)``."""
+        p = sample_pair_groups(ys[split.source_train], target_labels, n_per_group, rng, groups=groups)
+        b = (target_rows if p["b_target"].all() else split.source_train)[p["b"]]
         n = len(b)
         return pair_dataset(data.source.x, x_b, split.source_train[p["a"]], b, batch,
                             augmentation_codes(n, _augment_seed(config, rng)),
@@ -534,15 +578,11 @@ def stage3_finetune(networks, data, config, run=None):
                                    p["group"].astype(np.int32)))
 
     def epoch_dataset(rng):
-        cross = pairs(data.target.x, split.target_shots, CROSS_DOMAIN_GROUPS, rng)
+        cross = pairs(data.target.x, CROSS_DOMAIN_GROUPS, rng)
         if not alternating:
             return cross.map(lambda xa, xb, ya, yb, g: (xa, ya, xb, yb, g))
-        same = pairs(data.source.x, split.source_train, (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS),
-                     rng)
+        same = pairs(data.source.x, (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS), rng)
         return tf.data.Dataset.zip(cross, same).map(lambda c, d: (c[0], c[2], c[1], c[3], c[4], d[0], d[1], d[4]))
 
-    history = _fit("3", networks, run, config.epochs_stage3, optimizer, variables, step, epoch_dataset,
-                   _source_val_eval(networks, data), extra_optimizers=extra)
-    if bn_training and config.recalibrate_target_bn:
-        calibrate_target_batchnorm(networks, data, config)
-    return networks, history
+    return _fit("3", networks, run, config.epochs_stage3, optimizer, variables, step, epoch_dataset,
+                _source_val_eval(networks, data), extra_optimizers=extra, round_=round_)
