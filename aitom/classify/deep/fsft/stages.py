@@ -471,6 +471,11 @@ def stage3_finetune(networks, data, config, run=None):
     normalises with population ones, and D was trained in stage 2.2 on inference-mode features: with
     frozen statistics the network is trained, judged by D and deployed in one and the same mode.
 
+    Self-training (``self_training_rounds``, not in the paper): after the stage, each round labels the
+    unlabelled pool with the network's class-balanced confident predictions (``pseudo_label_fraction``
+    of it, :mod:`.pseudo_labels`) and trains the stage again, fresh optimizer, with the shots plus those
+    rows as the labelled target. ``history["round"]`` says which round each epoch belongs to.
+
     {stage_sections}
 
     Examples
@@ -483,22 +488,22 @@ def stage3_finetune(networks, data, config, run=None):
     run = run or RunContext()
     split, yt = data.split, np.asarray(data.target.y)
     resumed = run.resume["state"] if run.resume is not None and run.resume["state"].get("stage") == "3" else {}
-    first = resumed.get("round", 0) if not resumed.get("done") else 0
-    rows, labels = split.target_shots, yt[split.target_shots]
-    history = {k: list(v) for k, v in resumed.get("stage3_rounds_history", {}).items()} if first else {}
+    first = resumed.get("round", 0)  # a run killed in a self-training round resumes in it
+    history, rows, labels = {}, split.target_shots, yt[split.target_shots]
     if first:
+        history = {k: list(v) for k, v in resumed["stage3_rounds_history"].items()}
         rows, labels = (np.asarray(v, np.int64) for v in resumed["stage3_labelled_target"])
     rounds = config.self_training_rounds if len(split.target_unlabelled) else 0
     base_state = dict(run.extra_state)
     for round_ in range(first, rounds + 1):
-        if round_ > first or (round_ and not resumed):
+        if round_ > first:
             rows, labels = _with_pseudo_labels(networks, data, config)
         run.extra_state = dict(base_state, stage3_rounds_history=history,
                                stage3_labelled_target=[rows.tolist(), labels.tolist()])
         part = _stage3_fit(networks, data, config, run, rows, labels, round_)
         for k, v in part.items():
             history.setdefault(k, []).extend(v)
-        history.setdefault("round", []).extend([round_] * len(next(iter(part.values()), [])))
+        history.setdefault("round", []).extend([round_] * len(part["loss"]))
     run.extra_state = base_state
     if not config.stage3_freeze_bn and config.recalibrate_target_bn:
         calibrate_target_batchnorm(networks, data, config)
