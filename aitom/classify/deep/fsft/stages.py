@@ -503,7 +503,7 @@ def stage3_finetune(networks, data, config, run=None):
         part = _stage3_fit(networks, data, config, run, rows, labels, round_)
         for k, v in part.items():
             history.setdefault(k, []).extend(v)
-        history.setdefault("round", []).extend([round_] * len(part["loss"]))
+        history.setdefault("round", []).extend([round_] * len(part.get("loss", [])))
     run.extra_state = base_state
     if not config.stage3_freeze_bn and config.recalibrate_target_bn:
         calibrate_target_batchnorm(networks, data, config)
