@@ -120,3 +120,22 @@ def test_bad_inputs_are_named(domains):
         train(source, small, shots=3, config=tiny_config(), progress=False)
     with pytest.raises(InputError, match="unknown stage"):
         train(source, target, shots=3, config=tiny_config(), progress=False, stages=("1", "4"))
+
+
+def test_a_run_folder_older_than_self_training_resumes_only_as_it_was_trained(domains, tmp_path):
+    """config.json written before ``self_training_rounds`` existed: that run had none; resuming it with
+    the new default (2 rounds) would change its method half-way, so it is refused, naming the field."""
+    run_dir = str(tmp_path / "run")
+    cfg = tiny_config(self_training_rounds=0)
+    train(*domains, shots=3, config=cfg, run_dir=run_dir, progress=False, stages=("1",))
+    path = os.path.join(run_dir, "config.json")
+    with open(path) as f:
+        saved = json.load(f)
+    del saved["self_training_rounds"]
+    with open(path, "w") as f:
+        json.dump(saved, f)
+    with pytest.raises(InputError, match=r"configuration differs .*'self_training_rounds': 0"):
+        train(*domains, shots=3, config=cfg.replace(self_training_rounds=2), run_dir=run_dir, resume=True,
+              progress=False, stages=("1",))
+    result = train(*domains, shots=3, config=cfg, run_dir=run_dir, resume=True, progress=False, stages=("1",))
+    assert "1" in result.accuracy

@@ -120,14 +120,20 @@ def _claim_run_dir(run_dir):
         f.write("aitom-fsft run folder: written by aitom.classify.deep.fsft.train\n")
 
 
+FIELDS_ADDED_LATER = {"self_training_rounds": 0}
+"""FSFTConfig fields newer than some run folders, with the value that reproduces what such a run did."""
+
+
 def _prepare_run_dir(run_dir, resume, config, split, write=True):
     """Record config and split in a new run folder (``write``: the chief), or check them against a resumed one."""
     cfg_path, split_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, "split.json")
     if resume and os.path.exists(cfg_path) and os.path.exists(split_path):  # (a kill may fall between the two writes)
         with open(cfg_path) as f:
-            saved = FSFTConfig.from_dict(json.load(f))
+            saved = FSFTConfig.from_dict({**FIELDS_ADDED_LATER, **json.load(f)})
         if saved != config:
-            raise InputError(cfg_path, "resume=True but the configuration differs from the run being resumed")
+            differ = {k: v for k, v in saved.to_dict().items() if v != getattr(config, k)}
+            raise InputError(cfg_path, f"resume=True but the configuration differs from the run being resumed "
+                                       f"(the run's values: {differ})")
         with open(split_path) as f:
             saved_split = FewShotSplit.from_dict(json.load(f))
         if saved_split.to_dict() != split.to_dict():
