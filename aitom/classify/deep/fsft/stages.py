@@ -498,6 +498,8 @@ def stage3_finetune(networks, data, config, run=None):
     for round_ in range(first, rounds + 1):
         if round_ > first:
             rows, labels = _with_pseudo_labels(networks, data, config)
+            if len(rows) == len(split.target_shots):  # a pool too small for one row per class: no round
+                break
         run.extra_state = dict(base_state, stage3_rounds_history=history,
                                stage3_labelled_target=[rows.tolist(), labels.tolist()])
         part = _stage3_fit(networks, data, config, run, rows, labels, round_)
