@@ -18,6 +18,15 @@ def blob_set(n_per_class, n_classes=3, box=16, shift=0.0, noise=1.0, seed=0):
     return SubtomogramSet(x, y, tuple(f"class{c}" for c in range(n_classes)), voxel_spacing_nm=1.0)
 
 
+def stage_data(n_source, n_target, shots, target_shift, target_noise):
+    """Source and target blob sets (seeds 0 and 1) with their few-shot split (seed 0), as a StageData."""
+    from aitom.classify.deep.fsft.data import few_shot_split
+    from aitom.classify.deep.fsft.stages import StageData
+    source = blob_set(n_source, seed=0)
+    target = blob_set(n_target, shift=target_shift, noise=target_noise, seed=1)
+    return StageData(source, target, few_shot_split(source.y, target.y, source.class_names, shots=shots, seed=0))
+
+
 def tiny_config(**changes):
     """Few epochs and small batches: each stage takes well under a second on 2 cores."""
     base = FSFTConfig(epochs_stage1=3, epochs_stage2_1=2, epochs_stage2_2=3, epochs_stage3=2, batch_size=8,

@@ -4,10 +4,9 @@ import dataclasses
 import keras
 import numpy as np
 import pytest
-from fsft_helpers import blob_set, tiny_config
+from fsft_helpers import stage_data, tiny_config
 
 from aitom.classify.deep.fsft import baselines, stage3_finetune
-from aitom.classify.deep.fsft.data import few_shot_split
 from aitom.classify.deep.fsft.models import FSFTNetworks
 from aitom.classify.deep.fsft.pseudo_labels import select_pseudo_labels
 from aitom.classify.deep.fsft.stages import StageData, _with_pseudo_labels, predict_logits
@@ -40,10 +39,7 @@ def test_an_over_predicted_class_does_not_crowd_out_the_others():
 
 @pytest.fixture(scope="module")
 def data():
-    source = blob_set(12, seed=0)
-    target = blob_set(24, shift=1.0, noise=1.2, seed=1)
-    split = few_shot_split(source.y, target.y, source.class_names, shots=2, seed=0)
-    return StageData(source, target, split)
+    return stage_data(12, 24, shots=2, target_shift=1.0, target_noise=1.2)
 
 
 def test_pseudo_labels_are_the_networks_predictions_on_the_pool(data):

@@ -1,20 +1,16 @@
 import numpy as np
 import pytest
-from fsft_helpers import blob_set, tiny_config
+from fsft_helpers import blob_set, stage_data, tiny_config
 
 from aitom.classify.deep.fsft import (TrainingDivergedError, stage1_source, stage2_1_coral, stage2_2_discriminator,
                                       stage3_finetune)
-from aitom.classify.deep.fsft.data import few_shot_split
 from aitom.classify.deep.fsft.models import FSFTNetworks
 from aitom.classify.deep.fsft.stages import StageData, recalibrate_batchnorm
 
 
 @pytest.fixture(scope="module")
 def data():
-    source = blob_set(16, seed=0)
-    target = blob_set(16, shift=1.5, noise=1.5, seed=1)
-    split = few_shot_split(source.y, target.y, source.class_names, shots=3, seed=0)
-    return StageData(source, target, split)
+    return stage_data(16, 16, shots=3, target_shift=1.5, target_noise=1.5)
 
 
 def test_each_stage_lowers_its_own_loss(data):

@@ -379,8 +379,9 @@ def calibrate_target_batchnorm(networks, data, config):
     recalibrate_batchnorm(networks, "target", data.target.x, rows, seed=config.seed)
 
 
-def _pairs_per_group(config, split):
-    return config.dcd_pairs_per_group or len(split.target_shots)
+def _pairs_per_group(config, n_labelled_target):
+    """Pairs of each group per epoch: ``config.dcd_pairs_per_group``, else one per labelled target row."""
+    return config.dcd_pairs_per_group or n_labelled_target
 
 
 def _encode_rows(networks, domain, x, indices, batch_size=64):
@@ -417,7 +418,7 @@ def stage2_2_discriminator(networks, data, config, run=None):
     ft, zt = _encode_rows(networks, "target", data.target.x, split.target_shots)
     features = tf.constant(np.concatenate([fs, ft]))
     embeddings = tf.constant(np.concatenate([zs, zt]))
-    n_per_group = _pairs_per_group(config, split)
+    n_per_group = _pairs_per_group(config, len(split.target_shots))
     batch = min(config.dcd_batch_size, 4 * n_per_group)
     variables = networks.discriminator.trainable_variables
     with run.strategy.scope():
@@ -493,12 +494,11 @@ def stage3_finetune(networks, data, config, run=None):
     if first:
         history = {k: list(v) for k, v in resumed["stage3_rounds_history"].items()}
         rows, labels = (np.asarray(v, np.int64) for v in resumed["stage3_labelled_target"])
-    rounds = config.self_training_rounds if len(split.target_unlabelled) else 0
     base_state = dict(run.extra_state)
-    for round_ in range(first, rounds + 1):
+    for round_ in range(first, config.self_training_rounds + 1):
         if round_ > first:
             rows, labels = _with_pseudo_labels(networks, data, config)
-            if len(rows) == len(split.target_shots):  # a pool too small for one row per class: no round
+            if len(rows) == len(split.target_shots):  # no pool, or too small for one row per class: no round
                 break
         run.extra_state = dict(base_state, stage3_rounds_history=history,
                                stage3_labelled_target=[rows.tolist(), labels.tolist()])
@@ -528,7 +528,7 @@ def _with_pseudo_labels(networks, data, config):
 def _stage3_fit(networks, data, config, run, target_rows, target_labels, round_):
     """One pass of stage 3's training with ``target_rows`` labelled ``target_labels`` as the target side."""
     split, ys = data.split, np.asarray(data.source.y)
-    n_per_group = config.dcd_pairs_per_group or len(target_rows)
+    n_per_group = _pairs_per_group(config, len(target_rows))
     batch = min(config.stage3_batch_size, 2 * n_per_group)
     variables = networks.encoder_variables() + networks.classifier.trainable_variables
     with run.strategy.scope():
