@@ -9,7 +9,8 @@ from fsft_helpers import blob_set, tiny_config
 from worker_helpers import python_result
 
 from aitom.classify.deep.fsft import train
-from aitom.classify.deep.fsft.baselines import METHODS, SharedStages, final_accuracy, resolve_method, run_method
+from aitom.classify.deep.fsft.baselines import (METHODS, ORACLE_EPOCH_FACTOR, SharedStages, final_accuracy,
+                                                resolve_method, run_method)
 from aitom.classify.deep.fsft.experiment import read_runs, run_experiment
 from aitom.classify.deep.fsft.losses import _projection_seed, sliced_wasserstein
 from aitom.errors import InputError
@@ -54,6 +55,8 @@ def test_method_trains_and_predicts_valid_class_ids(name, domains, shared):
         assert not any("dcd_block" in l.name for l in result.networks.discriminator.layers)
     if name == "finetune":
         assert "dcd" not in result.history["3"]  # no discriminator
+    if name == "target_oracle":  # the ceiling trains longer than stage 1
+        assert len(result.history["oracle"]["loss"]) == ORACLE_EPOCH_FACTOR * CFG.epochs_stage1
 
 
 def test_methods_share_stage_one_and_start_from_checks_the_split(domains, shared):
