@@ -57,6 +57,7 @@ def test_method_trains_and_predicts_valid_class_ids(name, domains, shared):
         assert "dcd" not in result.history["3"]  # no discriminator
     if name == "target_oracle":  # the ceiling trains longer than stage 1
         assert len(result.history["oracle"]["loss"]) == ORACLE_EPOCH_FACTOR * CFG.epochs_stage1
+        assert "source_val_acc" not in result.history["oracle"]  # no source rows to score, no NaN column
 
 
 def test_methods_share_stage_one_and_start_from_checks_the_split(domains, shared):

@@ -198,7 +198,10 @@ def _fit(stage, networks, run, epochs, optimizer, variables, step, epoch_dataset
 
 
 def _source_val_eval(networks, data):
-    """Per-epoch source validation accuracy: monitoring, so one pass (no rotation averaging)."""
+    """Per-epoch source validation accuracy: monitoring, so one pass (no rotation averaging); None (no
+    per-epoch score) without source validation rows, e.g. ``source_val_fraction=0`` or the ceiling's training."""
+    if len(data.split.source_val) == 0:
+        return None
     return lambda: {"source_val_acc": accuracy(networks, "source", data.source, data.split.source_val,
                                                rotations=False)}
 
