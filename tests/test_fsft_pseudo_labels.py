@@ -78,6 +78,12 @@ def test_zero_rounds_is_the_papers_stage_3(data):
     assert history["round"] == [0, 0, 0] and len(history["loss"]) == 3
 
 
+def test_self_training_epochs_sets_each_rounds_length_not_the_stages(data):
+    cfg = tiny_config(shots=2, epochs_stage3=2, self_training_rounds=2, self_training_epochs=3)
+    _, history = stage3_finetune(FSFTNetworks(16, 3, cfg), data, cfg)
+    assert history["round"] == [0, 0, 1, 1, 1, 2, 2, 2]
+
+
 def test_a_pool_too_small_for_one_row_per_class_adds_no_round(data):
     cfg = tiny_config(shots=2, epochs_stage3=2, self_training_rounds=2, pseudo_label_fraction=0.01)
     _, history = stage3_finetune(FSFTNetworks(16, 3, cfg), data, cfg)

@@ -64,7 +64,6 @@ from .pipeline import FSFTResult, train
 from .stages import STAGES, accuracy, recalibrate_batchnorm, _unlabelled_pool
 
 
-
 ORACLE_EPOCH_FACTOR = 6
 """The ceiling trains six times stage 1's epochs (120 at the defaults). Its test accuracy is still rising
 at stage 1's 20: on the shrec benchmark at target SNR 0.1 (seeds 0 and 1, 1020 labelled target

@@ -63,6 +63,7 @@ class FSFTConfig:
         pseudo_label_fraction: share of the pool labelled per round (0.6: each class's 0.6 x pool /
             classes most confident predictions). Rounds and fraction were chosen on the shrec set's
             validation score among 1 or 2 rounds at 0.3 or 0.6 (doc/results.md).
+        self_training_epochs: epochs of each self-training round (None: epochs_stage3).
     Fine-tune baseline (``baselines.finetune``: stage 3 with γ = 0 and no D)
         finetune_epochs, finetune_lr: None uses epochs_stage3 and lr_stage3, so the baseline sees
         the target shots exactly as often as FSFT's stage 3 does.
@@ -137,6 +138,7 @@ class FSFTConfig:
 
     self_training_rounds: int = _field(2, "3")
     pseudo_label_fraction: float = _field(0.6, "3")
+    self_training_epochs: int = _field(None, "3")
 
     finetune_epochs: int = _field(None, "3")
     finetune_lr: float = _field(None, "3")
@@ -165,7 +167,7 @@ class FSFTConfig:
              lambda v: is_int(v) and v >= 0, "an integer >= 0"),
             (("self_training_rounds",), False, lambda v: is_int(v) and v >= 0, "an integer >= 0"),
             (("pseudo_label_fraction",), False, lambda v: finite(v) and 0 < v <= 1, "in (0, 1]"),
-            (("dcd_pairs_per_group", "finetune_epochs"), True, lambda v: is_int(v) and v >= 0, "None or an integer >= 0"),
+            (("dcd_pairs_per_group", "finetune_epochs", "self_training_epochs"), True, lambda v: is_int(v) and v >= 0, "None or an integer >= 0"),
             (("lr_stage1", "lr_stage2_1", "lr_stage2_2", "lr_stage3", "bn_epsilon"), False,
              lambda v: finite(v) and v > 0, "a finite number > 0"),
             (("finetune_lr",), True, lambda v: finite(v) and v > 0, "None or a finite number > 0"),

@@ -531,11 +531,12 @@ def _with_pseudo_labels(networks, data, config):
 def _stage3_fit(networks, data, config, run, target_rows, target_labels, round_):
     """One pass of stage 3's training with ``target_rows`` labelled ``target_labels`` as the target side."""
     split, ys = data.split, np.asarray(data.source.y)
+    epochs = config.epochs_stage3 if round_ == 0 or config.self_training_epochs is None else config.self_training_epochs
     n_per_group = _pairs_per_group(config, len(target_rows))
     batch = min(config.stage3_batch_size, 2 * n_per_group)
     variables = networks.encoder_variables() + networks.classifier.trainable_variables
     with run.strategy.scope():
-        optimizer = _adam(config.lr_stage3, config, config.epochs_stage3, 2 * n_per_group // batch)
+        optimizer = _adam(config.lr_stage3, config, epochs, 2 * n_per_group // batch)
     gamma, w_source = float(config.gamma), float(config.stage3_source_weight)
     alternating = bool(config.stage3_alternating)
     use_dcd = alternating or gamma != 0.0
@@ -544,7 +545,7 @@ def _stage3_fit(networks, data, config, run, target_rows, target_labels, round_)
     if alternating:
         d_variables = disc.trainable_variables
         with run.strategy.scope():
-            d_optimizer = _adam(config.lr_stage2_2, config, config.epochs_stage3, 2 * n_per_group // batch)
+            d_optimizer = _adam(config.lr_stage2_2, config, epochs, 2 * n_per_group // batch)
         extra["optimizer_D"] = (d_optimizer, d_variables)
     bn_training = not config.stage3_freeze_bn
 
@@ -594,5 +595,5 @@ def _stage3_fit(networks, data, config, run, target_rows, target_labels, round_)
         same = pairs(data.source.x, (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS), rng)
         return tf.data.Dataset.zip(cross, same).map(lambda c, d: (c[0], c[2], c[1], c[3], c[4], d[0], d[1], d[4]))
 
-    return _fit("3", networks, run, config.epochs_stage3, optimizer, variables, step, epoch_dataset,
+    return _fit("3", networks, run, epochs, optimizer, variables, step, epoch_dataset,
                 _source_val_eval(networks, data), extra_optimizers=extra, round_=round_)
