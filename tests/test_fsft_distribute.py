@@ -62,11 +62,13 @@ def test_mirrored_step_equals_single_device_step():
     # two Adam steps move each weight by about 2e-4..2e-3; the replicas agree to a few percent of one step,
     # except where a gradient is within float32 round-off of zero: Adam's first step, lr * g / (|g| + eps),
     # then has a different size (one device runs the fused BatchNorm kernel, the replicas Keras'
-    # synchronized BatchNorm: other summation orders). Such weights are rare and differ by under one step.
-    for a, b in zip(single["weights"], mirrored["weights"]):
-        a, b = np.array(a), np.array(b)
-        off = ~np.isclose(b, a, atol=5e-5, rtol=1e-4)
-        assert off.mean() <= 1e-3 and np.all(np.abs(b - a)[off] <= 1e-3 + 2e-4), (off.sum(), np.abs(b - a).max())
+    # synchronized BatchNorm: other summation orders, and thread scheduling under load). Such weights are rare
+    # over the whole network (CI once saw 9 of a 432-weight kernel: counted per tensor, a small tensor fails)
+    # and differ by under one step. A missing all-reduce or a wrong loss scale moves nearly every weight.
+    a = np.concatenate([np.ravel(w) for w in single["weights"]])
+    b = np.concatenate([np.ravel(w) for w in mirrored["weights"]])
+    off = ~np.isclose(b, a, atol=5e-5, rtol=1e-4)
+    assert off.mean() <= 1e-3 and np.all(np.abs(b - a)[off] <= 1e-3 + 2e-4), (off.sum(), np.abs(b - a).max())
 
 
 SLURM_STEP = {"SLURM_PROCID": "2", "SLURM_STEP_NUM_TASKS": "4", "SLURM_STEP_NODELIST": "node[07-08]",
