@@ -165,12 +165,13 @@ def _stage_samples(data, config):
     (the target pool cycled), the reference's stops at the smaller target pool; ``"2.1 reference"`` is the
     reference's count. The other stages do the same work per epoch in both.
     """
+    from aitom.classify.deep.fsft.stages import _pairs_per_group
     sp = data.split
     n_tr = len(sp.source_train) // config.batch_size * config.batch_size
     b21 = min(config.coral_batch_size, len(sp.source_train), len(sp.target_unlabelled))
     n21 = len(sp.source_train) // b21 * b21 * 2
     n21_reference = min(len(sp.source_train), len(sp.target_unlabelled)) // b21 * b21 * 2
-    npg = config.dcd_pairs_per_group or len(sp.target_shots)
+    npg = _pairs_per_group(config, len(sp.target_shots))
     n22 = (4 * npg) // min(config.dcd_batch_size, 4 * npg) * min(config.dcd_batch_size, 4 * npg)  # pairs
     b3 = min(config.stage3_batch_size, 2 * npg)
     n3 = (2 * npg) // b3 * b3 * 2
