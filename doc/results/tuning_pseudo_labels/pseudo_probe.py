@@ -1,26 +1,28 @@
-"""Probe (issue 10): pseudo-labels refined by class centroids in embedding space (SHOT, Liang et al. 2020).
+"""Probe (issue 10): other pseudo-labels for the self-training rounds, and rounds that train differently.
 
 Usage, from the repository root with the benchmark data simulated under runs/bench-data:
     .venv/bin/python doc/results/tuning_pseudo_labels/pseudo_probe.py CELL RULE SEED [TAU] [FIELD=VALUE ...]
-RULE: confidence (the package's: class-balanced most confident softmax predictions) | centroid (the
-pool's L2-normalised, rotation-averaged embeddings are assigned to class centroids, first weighted by
-the softmax probabilities, then by the hard assignment, the shots with their true labels added to
-both; confidences are softmax(cosine / TAU), then the same class-balanced selection) | agree (confidence
-ranking, keeping only rows whose centroid label agrees). Every round prints the precision of the rows
-each rule would select (the pool's hidden labels: monitoring only, nothing chosen by it inside the run).
+RULE: confidence (the package's: class-balanced most confident softmax predictions) | centroid (SHOT,
+Liang et al. 2020: the pool's L2-normalised, rotation-averaged embeddings are assigned to class centroids,
+first weighted by the softmax probabilities, then by the hard assignment, the shots with their true labels
+added to both; confidences are softmax(cosine / TAU), then the same class-balanced selection) | agree
+(confidence ranking, keeping only rows whose centroid label agrees). Every round prints the precision of
+the rows each rule would select (the pool's hidden labels: monitoring only, nothing chosen by it inside
+the run).
 FIELD=VALUE: FSFTConfig fields passed to ``train`` (e.g. ``pseudo_label_fraction=0.8``); round_FIELD=VALUE:
 a field for the self-training rounds only (e.g. ``round_gamma=0``); dump=PREFIX: each round's probabilities
-and embeddings saved to PREFIX-roundN.npz. Last line: one JSON line with the target validation accuracy (the unlabelled pool's hidden labels);
-the test set is not printed.
+and embeddings saved to PREFIX-roundN.npz; shot_repeat=N: the labelled shots enter each round's rows N
+times (their weight against the pseudo-labels). Last line: one JSON line with the target validation
+accuracy (the unlabelled pool's hidden labels); the test set is not printed.
 """
 import json
 import sys
 import time
 
+import aitom  # noqa: F401  before TensorFlow: turns oneDNN on unless TF_ENABLE_ONEDNN_OPTS is set
 import numpy as np
 import tensorflow as tf
 
-import aitom
 import aitom.classify.deep.fsft.stages as S
 from aitom.classify.deep.fsft import train
 from aitom.classify.deep.fsft.data import FLIP_AXES, batch_dataset
@@ -31,6 +33,7 @@ cell, rule, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 tau = float(sys.argv[4]) if len(sys.argv) > 4 else 0.1
 overrides = dict(a.split("=", 1) for a in sys.argv[5:])
 dump = overrides.pop("dump", None)  # dump=PREFIX: each round's probabilities and embeddings to PREFIX-roundN.npz
+shot_repeat = int(overrides.pop("shot_repeat", 1))  # shot_repeat=N: the true shots N times in each round's rows
 overrides = {k: json.loads(v) for k, v in overrides.items()}
 in_rounds = {k[len("round_"):]: overrides.pop(k) for k in list(overrides) if k.startswith("round_")}
 rounds = []
@@ -80,8 +83,8 @@ def probe(networks, data, config):
         print(f"# {name}: all-pool acc {np.mean(probs.argmax(1) == y[pool]):.3f}, selected {len(pos)}, "
               f"precision {np.mean(lab == y[pool][pos]):.3f}", flush=True)
     pos, lab = stats[rule]
-    rows = np.concatenate([shots, pool[pos]])
-    labels = np.concatenate([y[shots], lab])
+    rows = np.concatenate([np.tile(shots, shot_repeat), pool[pos]])
+    labels = np.concatenate([np.tile(y[shots], shot_repeat), lab])
     order = np.argsort(rows, kind="stable")
     return rows[order].astype(np.int64), labels[order].astype(np.int64)
 
@@ -99,5 +102,6 @@ src, tgt = load_two_domain(f"runs/bench-data/{cell}")
 t = time.time()
 res = train(src, tgt, shots=5, seed=seed, progress=False, **overrides)
 val = S.accuracy(res.networks, "target", tgt, res.split.target_unlabelled)
-print(json.dumps({"cell": cell, "rule": rule, "tau": tau, **overrides, **{"round_" + k: v for k, v in in_rounds.items()}, "seed": seed, "target_val": round(val, 3),
+print(json.dumps({"cell": cell, "rule": rule, "tau": tau, **overrides, **{"round_" + k: v for k, v in in_rounds.items()},
+                  **({"shot_repeat": shot_repeat} if shot_repeat != 1 else {}), "seed": seed, "target_val": round(val, 3),
                   "wall": round(time.time() - t)}), flush=True)

@@ -14,10 +14,10 @@ import sys
 import time
 
 import keras
+import aitom  # noqa: F401  before TensorFlow: turns oneDNN on unless TF_ENABLE_ONEDNN_OPTS is set
 import numpy as np
 import tensorflow as tf
 
-import aitom
 from aitom.classify.deep.fsft import train
 from aitom.classify.deep.fsft.baselines import ORACLE_EPOCH_FACTOR
 from aitom.classify.deep.fsft.models import FSFTNetworks
