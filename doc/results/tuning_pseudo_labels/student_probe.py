@@ -13,8 +13,8 @@ import json
 import sys
 import time
 
-import keras
 import aitom  # noqa: F401  before TensorFlow: turns oneDNN on unless TF_ENABLE_ONEDNN_OPTS is set
+import keras
 import numpy as np
 import tensorflow as tf
 
