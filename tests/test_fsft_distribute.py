@@ -64,11 +64,15 @@ def test_mirrored_step_equals_single_device_step():
     # then has a different size (one device runs the fused BatchNorm kernel, the replicas Keras'
     # synchronized BatchNorm: other summation orders, and thread scheduling under load). Such weights are rare
     # over the whole network (CI once saw 9 of a 432-weight kernel: counted per tensor, a small tensor fails)
-    # and differ by under one step. A missing all-reduce or a wrong loss scale moves nearly every weight.
-    a = np.concatenate([np.ravel(w) for w in single["weights"]])
-    b = np.concatenate([np.ravel(w) for w in mirrored["weights"]])
-    off = ~np.isclose(b, a, atol=5e-5, rtol=1e-4)
-    assert off.mean() <= 1e-3 and np.all(np.abs(b - a)[off] <= 1e-3 + 2e-4), (off.sum(), np.abs(b - a).max())
+    # and differ by under one step. A missing all-reduce or a wrong loss scale moves nearly every weight of the
+    # tensors it touches: each tensor may hold at most 5 % such weights, the whole network 0.1 %.
+    offs = []
+    for a, b in zip(single["weights"], mirrored["weights"]):
+        a, b = np.ravel(a), np.ravel(b)
+        off = ~np.isclose(b, a, atol=5e-5, rtol=1e-4)
+        assert off.mean() <= 0.05 and np.all(np.abs(b - a)[off] <= 1e-3 + 2e-4), (off.sum(), np.abs(b - a).max())
+        offs.append(off)
+    assert np.concatenate(offs).mean() <= 1e-3, sum(o.sum() for o in offs)
 
 
 SLURM_STEP = {"SLURM_PROCID": "2", "SLURM_STEP_NUM_TASKS": "4", "SLURM_STEP_NODELIST": "node[07-08]",
