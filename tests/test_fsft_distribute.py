@@ -63,8 +63,8 @@ def test_mirrored_step_equals_single_device_step():
     # except where a gradient is within float32 round-off of zero: Adam's first step, lr * g / (|g| + eps),
     # then has a different size (one device runs the fused BatchNorm kernel, the replicas Keras'
     # synchronized BatchNorm: other summation orders, and thread scheduling under load). Such weights are rare
-    # over the whole network (CI once saw 9 of a 432-weight kernel: counted per tensor, a small tensor fails)
-    # and differ by under one step. A missing all-reduce or a wrong loss scale moves nearly every weight of the
+    # over the whole network but not in every small tensor (CI once saw 9 of a 432-weight kernel, 2 %), and
+    # differ by under one step. A missing all-reduce or a wrong loss scale moves nearly every weight of the
     # tensors it touches: each tensor may hold at most 5 % such weights, the whole network 0.1 %.
     offs = []
     for a, b in zip(single["weights"], mirrored["weights"]):
@@ -72,8 +72,8 @@ def test_mirrored_step_equals_single_device_step():
         off = ~np.isclose(b, a, atol=5e-5, rtol=1e-4)
         assert off.mean() <= 0.05 and np.all(np.abs(b - a)[off] <= 1e-3 + 2e-4), (off.sum(), np.abs(b - a).max())
         offs.append(off)
-    assert np.concatenate(offs).mean() <= 1e-3, sum(o.sum() for o in offs)
-
+    offs = np.concatenate(offs)
+    assert offs.mean() <= 1e-3, offs.sum()
 
 SLURM_STEP = {"SLURM_PROCID": "2", "SLURM_STEP_NUM_TASKS": "4", "SLURM_STEP_NODELIST": "node[07-08]",
               "SLURM_STEP_TASKS_PER_NODE": "2(x2)"}
