@@ -148,5 +148,7 @@ def test_augmentation_codes_are_seeded_and_uniform():
     from aitom.classify.deep.fsft.data import augmentation_codes
     a = augmentation_codes(4000, 3)
     np.testing.assert_array_equal(a, augmentation_codes(4000, 3))
-    assert np.all(np.abs(np.bincount(a, minlength=4) - 1000) < 120)
+    assert np.all(np.abs(np.bincount(a % 4, minlength=4) - 1000) < 120)  # the rotation part
+    np.testing.assert_array_equal(a % 4, np.random.default_rng(3).integers(0, 4, 4000))  # drawn as before the read seeds
+    assert len(np.unique(a // 4)) > 3990  # read seeds: fresh per row
     assert not augmentation_codes(10, None).any()

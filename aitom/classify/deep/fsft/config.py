@@ -77,6 +77,13 @@ class FSFTConfig:
             of the identity and the 180° rotations about the three box axes (``data.ROTATIONS_180``):
             they map the missing wedge onto itself, so they add views the microscope could have recorded;
             with 3-7 shots per class they multiply the distinct target views by four.
+    Source as the target records it (not in the reference; ``domain_transfer.py``)
+        ctf_transfer: when both data sets carry their acquisition parameters (``meta['op']['ctf']``,
+            AITom's op dict: Dz, Cs, voltage, pix_size; simulated sets do, and ``--source-ctf`` /
+            ``--target-ctf`` set them), every source volume gets the target's CTF in place of its own.
+        source_noise_share: each read of a source volume is mixed with noise shaped like the unlabelled
+            target pool's power spectrum, the source keeping a share of the variance drawn log-uniformly
+            in [source_noise_share, 1]; None turns it off.
     Prediction (not in the reference)
         rotation_averaging: class probabilities are averaged over a subtomogram and its three 180°
             rotations about the box axes (the augmentation's; ``averaging.py``), for the reported
@@ -145,6 +152,8 @@ class FSFTConfig:
 
     augment: bool = _field(True, "1", "2.1", "3")
     lr_schedule: str = _field("cosine", "1", "2.1", "2.2", "3")
+    ctf_transfer: bool = _field(True, "1", "2.1", "2.2", "3")
+    source_noise_share: float = _field(0.05, "1", "2.1", "2.2", "3")
     rotation_averaging: bool = _field(True, "1", "2.1", "2.2", "3")  # every stage reports accuracies with it
     shots: int = _field(5, "split")
     target_test_fraction: float = _field(0.5, "split")
@@ -171,6 +180,7 @@ class FSFTConfig:
              lambda v: is_int(v) and v >= 0, "None or an integer >= 0"),
             (("lr_stage1", "lr_stage2_1", "lr_stage2_2", "lr_stage3", "bn_epsilon"), False,
              lambda v: finite(v) and v > 0, "a finite number > 0"),
+            (("source_noise_share",), True, lambda v: finite(v) and 0 < v <= 1, "None or in (0, 1]"),
             (("finetune_lr",), True, lambda v: finite(v) and v > 0, "None or a finite number > 0"),
             (("coral_alpha", "swd_alpha", "gamma", "stage3_source_weight"), False, lambda v: finite(v) and v >= 0,
              "a finite number >= 0"),

@@ -9,10 +9,11 @@ import numpy as np
 import tensorflow as tf
 
 from aitom.errors import InputError
+from aitom.image.normalize import standardize
 
 from .losses import (G1_SAME_DOMAIN_SAME_CLASS, G2_CROSS_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS,
                      G4_CROSS_DOMAIN_DIFFERENT_CLASS)
-from aitom.image.normalize import standardize
+from .domain_transfer import TransferredVolumes
 
 ALL_GROUPS = (G1_SAME_DOMAIN_SAME_CLASS, G2_CROSS_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS,
               G4_CROSS_DOMAIN_DIFFERENT_CLASS)
@@ -104,9 +105,14 @@ def rotate_180(volumes, codes, out=None):
 
 def _read(x, idx, codes):
     """Rows ``idx`` of ``x`` in that order, each rotated by its augmentation code (0: as stored),
-    standardised, with a channel axis: ``(n, s, s, s, 1)`` float32."""
-    rows = x[idx]  # a fresh copy: rotated in place
-    return standardize(rotate_180(rows, codes, out=rows))[..., None]
+    standardised, with a channel axis: ``(n, s, s, s, 1)`` float32.
+
+    A code is ``rotation + len(ROTATIONS_180) * read_seed`` (:func:`augmentation_codes`); the read seed
+    draws the noise of a :class:`.domain_transfer.TransferredVolumes` view and is ignored for arrays."""
+    codes = np.asarray(codes, np.int64)
+    n_rot = len(ROTATIONS_180)
+    rows = x.read(idx, codes // n_rot) if isinstance(x, TransferredVolumes) else x[idx]  # fresh copies
+    return standardize(rotate_180(rows, codes % n_rot, out=rows))[..., None]
 
 
 def _gather_fn(x, y):
@@ -123,10 +129,16 @@ def _gather_fn(x, y):
 
 
 def augmentation_codes(n, seed):
-    """``n`` augmentation codes (uniform over :data:`ROTATIONS_180`) from ``seed``; all 0 when ``seed`` is None."""
+    """``n`` augmentation codes from ``seed``; all 0 (as stored) when ``seed`` is None.
+
+    Each code is ``rotation + len(ROTATIONS_180) * read_seed``: a rotation uniform over
+    :data:`ROTATIONS_180` and a seed for whatever else a read draws (the noise of a
+    :class:`.domain_transfer.TransferredVolumes` view), drawn after all the rotations."""
     if seed is None:
         return np.zeros(n, np.int64)
-    return np.random.default_rng(seed).integers(0, len(ROTATIONS_180), size=n)
+    rng = np.random.default_rng(seed)
+    rotations = rng.integers(0, len(ROTATIONS_180), size=n)
+    return rotations + len(ROTATIONS_180) * rng.integers(0, 2**40, size=n)
 
 
 def batch_dataset(x, y, indices, batch_size, seed=None, drop_remainder=False, augment_seed=None):

@@ -6,6 +6,7 @@ checkpoints and returns a :class:`FSFTResult` holding the target-domain classifi
 set is read only to report each stage's accuracy; nothing is selected by it.
 """
 import contextlib
+import copy
 import dataclasses
 import json
 import os
@@ -25,6 +26,7 @@ from .classifier import SubtomogramClassifier, json_safe
 from .config import FSFTConfig
 from .data import FewShotSplit, few_shot_split
 from .distribute import get_strategy, is_chief
+from .domain_transfer import source_as_target
 from .models import FSFTNetworks
 from .stages import (STAGES, RunContext, StageData, _unlabelled_pool, accuracy, calibrate_target_batchnorm,
                      stage1_source, stage2_1_coral, stage2_2_discriminator, stage3_finetune)
@@ -215,7 +217,7 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
     keras.utils.set_random_seed(config.seed)  # weight initialisation follows the seed
     with strategy.scope():
         networks = FSFTNetworks(source.box_size, len(source.class_names), config)
-    data = StageData(source, target, split)
+    data = StageData(_source_as_target(source, target, split, config, progress), target, split)
     store = None
     history, acc, completed = {}, {}, []
     run = RunContext(strategy=strategy, progress=progress)
@@ -254,7 +256,7 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
         if stage != "2.2":
             acc[stage] = {"domain": domain,
                           "target_test_acc": accuracy(networks, domain, target, split.target_test),
-                          "source_val_acc": accuracy(networks, "source", source, split.source_val)}
+                          "source_val_acc": accuracy(networks, "source", data.source, split.source_val)}
             summary += (f": target test accuracy {acc[stage]['target_test_acc']:.3f} ({domain} encoder), "
                         f"source validation accuracy {acc[stage]['source_val_acc']:.3f}")
         if progress:
@@ -271,6 +273,21 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
     if run_dir is not None and chief:
         _write_outputs(result, target)
     return result
+
+
+def _source_as_target(source, target, split, config, progress):
+    """``source`` with its volumes as the target would record them (:mod:`.domain_transfer`); the noise
+    spectrum comes from the shots and the unlabelled pool, never the test set."""
+    rows = np.concatenate([split.target_shots, split.target_unlabelled])
+    volumes, applied = source_as_target(source, target, rows, config)
+    if progress and config.ctf_transfer and not applied["ctf_transfer"]:
+        tqdm.write("CTF transfer off: the source or the target data set has no acquisition parameters "
+                   "(meta['op']['ctf'] with Dz, Cs, voltage; the CLI's --source-ctf / --target-ctf)")
+    if volumes is source.x:
+        return source
+    source = copy.copy(source)  # a shallow copy: the caller's set keeps its own volumes
+    source.x = volumes
+    return source
 
 
 def _write_outputs(result, target):
