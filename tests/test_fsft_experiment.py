@@ -42,6 +42,17 @@ def test_runs_csv_round_trip_in_column_order(tmp_path):
     assert list(rows[0]) == list(COLUMNS)
 
 
+def test_adding_a_run_keeps_rows_another_experiment_wrote_meanwhile(tmp_path):
+    from aitom.classify.deep.fsft.experiment import _add_run
+    path = str(tmp_path / "runs.csv")
+    _add_run(dict(ROW, method="source_only", accuracy="0.1"), path)
+    _write_runs(read_runs(path) + [dict(ROW, method="coral", accuracy="0.2")], path)  # another process's row
+    _add_run(dict(ROW, method="fsft", accuracy="0.3"), path)
+    _add_run(dict(ROW, method="source_only", accuracy="0.4"), path)  # the same key again: replaced
+    assert sorted((r["method"], r["accuracy"]) for r in read_runs(path)) == [
+        ("coral", "0.2"), ("fsft", "0.3"), ("source_only", "0.4")]
+
+
 def test_a_finished_run_is_not_run_again_also_when_written_before_structure_sets(tmp_path):
     _write_runs([dict(ROW, structures="", method="source_only", shots="3", accuracy="0.5")], tmp_path / "runs.csv")
 

@@ -17,6 +17,7 @@ data sets held in memory and TensorFlow's own footprint); ``load1`` is the 1-min
 when the run finished (other jobs on the machine make wall times noisy).
 """
 import csv
+import fcntl
 import gc
 import io
 import json
@@ -88,6 +89,15 @@ def _write_runs(rows, path):
         w.writerow({k: r.get(k, "") for k in COLUMNS})
     with atomic_open(path, "w") as f:
         f.write(buf.getvalue())
+
+
+def _add_run(row, path):
+    """Add ``row`` to the runs CSV at ``path``, replacing a row of the same key. The file is re-read under an
+    exclusive lock (``fcntl.flock`` on ``.<name>.lock`` beside it), so experiments that share an output folder
+    keep each other's rows."""
+    with open(os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        _write_runs([r for r in read_runs(path) if _key(r) != _key(row)] + [row], path)
 
 
 def simulated_cell(data_dir, source_snr, target_snr, structures="shrec", n_per_class=100, box_size=28, n_classes=10,
@@ -190,8 +200,7 @@ def run_experiment(out_dir="doc/results", source_snrs=(1000.0,), target_snrs=(0.
             return simulated_cell(data_dir, s, t, structures, progress=progress, **simulation)
     os.makedirs(os.path.join(out_dir, "histories"), exist_ok=True)
     csv_path = os.path.join(out_dir, CSV_NAME)
-    rows = read_runs(csv_path)
-    done = {_key(r) for r in rows}
+    done = {_key(r) for r in read_runs(csv_path)}
     plan = [(s, t, k, seed, m) for s in source_snrs for t in target_snrs for k in shots for seed in seeds
             for m in methods]
     todo = [p for p in plan if _key(dict(zip(KEY, (structures,) + p))) not in done]
@@ -213,7 +222,7 @@ def run_experiment(out_dir="doc/results", source_snrs=(1000.0,), target_snrs=(0.
                                  "w") as f:
                     json.dump(result.history, f)
                 val = float("nan") if name == CEILING else _target_val_accuracy(result, target)
-                rows.append({
+                _add_run({
                     "structures": structures, "source_snr": _num(s_snr), "target_snr": _num(t_snr), "shots": k,
                     "seed": seed, "method": name, "target_val_acc": "" if np.isnan(val) else f"{val:.6f}",
                     "accuracy": f"{final_accuracy(result):.6f}",
@@ -223,8 +232,8 @@ def run_experiment(out_dir="doc/results", source_snrs=(1000.0,), target_snrs=(0.
                     "n_test": len(result.split.target_test), "wall_s": f"{result.cost.wall_s:.1f}",
                     "peak_rss_mb": f"{result.cost.peak_rss_mb:.0f}", "load1": f"{os.getloadavg()[0]:.2f}",
                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                    "class_names": json.dumps(list(target.class_names)), "confusion": json.dumps(cm.tolist())})
-                _write_runs(rows, csv_path)
+                    "class_names": json.dumps(list(target.class_names)), "confusion": json.dumps(cm.tolist())},
+                    csv_path)
                 bar.update(1)
             del shared, result
             gc.collect()
@@ -233,4 +242,4 @@ def run_experiment(out_dir="doc/results", source_snrs=(1000.0,), target_snrs=(0.
     if report:
         from .report import write_report
         write_report(out_dir, methods=methods)
-    return rows
+    return read_runs(csv_path)
