@@ -41,6 +41,21 @@ def test_train_predict_evaluate_summarize(dataset, tmp_path, capsys):
     assert "| 3 |" in capsys.readouterr().out
 
 
+def test_train_with_acquisition_parameters_transfers_the_ctf(dataset, tmp_path, capsys):
+    run = str(tmp_path / "run")
+    ctf = ["--source-ctf", "Dz=-10,Cs=2.2,voltage=300", "--target-ctf", "Dz=-5,Cs=2.0,voltage=300,pix_size=1.0"]
+    assert main(["train", "--dataset", dataset, "--run-dir", run, "--quiet", "--source-noise-share", "none",
+                 "--stages", "1"] + ctf + TINY) == 0
+    with open(os.path.join(run, "classifier", "classifier.json")) as f:
+        meta = json.load(f)["meta"]
+    assert meta["source_transfer"] == {"ctf_transfer": True, "source_noise_share": None}
+    assert meta["config"]["source_noise_share"] is None
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--dataset", dataset, "--run-dir", str(tmp_path / "r2"), "--source-ctf", "Dz=-10"])
+    assert e.value.code == 2
+    assert "expected Dz=UM,Cs=MM,voltage=KV" in capsys.readouterr().err
+
+
 def test_errors_are_one_line_with_exit_code_2(dataset, tmp_path, capsys):
     assert main(["train", "--run-dir", str(tmp_path / "r")]) == 2
     assert "give --dataset" in capsys.readouterr().err

@@ -12,7 +12,8 @@ Training and use (:mod:`~aitom.classify.deep.fsft.pipeline`)
     :func:`train`, :func:`predict`, :func:`evaluate`, :class:`FSFTResult`, :class:`FSFTConfig`
     (:mod:`~aitom.classify.deep.fsft.config`), :class:`SubtomogramClassifier`
     (:mod:`~aitom.classify.deep.fsft.classifier`), :func:`classify_picks`
-    (:mod:`~aitom.classify.deep.fsft.picks`)
+    (:mod:`~aitom.classify.deep.fsft.picks`), :func:`with_ctf` (a data set's acquisition parameters, for
+    the CTF transfer of :mod:`~aitom.classify.deep.fsft.domain_transfer`)
 The four stages (:mod:`~aitom.classify.deep.fsft.stages`)
     :func:`stage1_source`, :func:`stage2_1_coral`, :func:`stage2_2_discriminator`, :func:`stage3_finetune`
 Several devices (:mod:`~aitom.classify.deep.fsft.distribute`)
@@ -40,6 +41,7 @@ _EXPORTS = {
     "stage3_finetune": "stages", "TrainingDivergedError": "stages",
     "get_strategy": "distribute",
     "CheckpointError": "checkpoint",
+    "with_ctf": "domain_transfer",
 }
 
 __all__ = sorted(_EXPORTS)

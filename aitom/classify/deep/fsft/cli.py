@@ -22,9 +22,45 @@ def _add_config_options(p, exclude=()):
             g.add_argument(flag, type=lambda s: tuple(int(v) for v in s.split(",")), help="e.g. 16,16,16,128")
         elif f.type is bool or isinstance(f.default, bool):
             g.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), metavar="{true,false}")
+        elif f.name == "source_noise_share":
+            g.add_argument(flag, type=lambda s: NONE if s.lower() == "none" else float(s), metavar="{SHARE,none}")
         else:
             kind = f.type if f.type in (int, float, str) else float if isinstance(f.default, float) else int
             g.add_argument(flag, type=kind)
+
+
+NONE = "none"
+"""An option's value that sets its FSFTConfig field to None (an absent option keeps the default)."""
+
+
+def _ctf_option(text):
+    """``Dz=-5,Cs=2.0,voltage=300[,pix_size=1.0]`` as a dict of floats."""
+    try:
+        ctf = {k.strip(): float(v) for k, v in (part.split("=", 1) for part in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected Dz=UM,Cs=MM,voltage=KV[,pix_size=NM], got {text!r}") from None
+    unknown, missing = set(ctf) - {"Dz", "Cs", "voltage", "pix_size"}, {"Dz", "Cs", "voltage"} - set(ctf)
+    if unknown or missing:
+        raise argparse.ArgumentTypeError(f"expected Dz=UM,Cs=MM,voltage=KV[,pix_size=NM], got {text!r}")
+    return ctf
+
+
+def _add_ctf_options(p):
+    p.add_argument("--source-ctf", type=_ctf_option, metavar="Dz=UM,Cs=MM,voltage=KV[,pix_size=NM]",
+                   help="acquisition of the source data set (AITom's op['ctf']: defocus in µm, negative = "
+                        "underfocus); with --target-ctf, the source gets the target's CTF (--ctf-transfer). "
+                        "Simulated sets carry theirs")
+    p.add_argument("--target-ctf", type=_ctf_option, metavar="Dz=UM,Cs=MM,voltage=KV[,pix_size=NM]",
+                   help="acquisition of the target data set, as --source-ctf")
+
+
+def _with_ctf_args(source, target, args):
+    from .domain_transfer import with_ctf
+    if getattr(args, "source_ctf", None):
+        source = with_ctf(source, **args.source_ctf)
+    if getattr(args, "target_ctf", None):
+        target = with_ctf(target, **args.target_ctf)
+    return source, target
 
 
 def _config_from_args(args):
@@ -38,7 +74,7 @@ def _config_from_args(args):
             raise InputError(args.config, f"not a usable FSFTConfig JSON file ({type(e).__name__}: {e})") from e
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(FSFTConfig)
                if getattr(args, f.name, None) is not None}  # excluded fields have no attribute
-    return config.replace(**changes)
+    return config.replace(**{k: None if v is NONE else v for k, v in changes.items()})
 
 
 def _print_accuracy_table(accuracy):
@@ -74,7 +110,7 @@ def _add_safety_options(p, overwrite=None):
 
 def cmd_train(args):
     from .pipeline import train
-    source, target = _data_args(args)
+    source, target = _with_ctf_args(*_data_args(args), args)
     config = _config_from_args(args)
     result = train(source, target, shots=config.shots, config=config,
                    run_dir=args.run_dir, resume=args.resume, progress=not args.quiet,
@@ -451,6 +487,7 @@ def build_parser():
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     t.add_argument("--stages", default="1,2.1,2.2,3", help="comma-separated subset of 1,2.1,2.2,3")
     t.add_argument("--quiet", action="store_true")
+    _add_ctf_options(t)
     _add_safety_options(t)
     _add_config_options(t)
     t.set_defaults(func=cmd_train)

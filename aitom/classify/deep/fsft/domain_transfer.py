@@ -18,6 +18,8 @@ cell stage 1 scores 0.13 with the filter alone, 0.24 with the noise alone, 0.73 
 
 Only the source is changed: the target, and so the deployed classifier, reads its data as recorded.
 """
+import copy
+
 import numpy as np
 
 from aitom.errors import InputError
@@ -46,6 +48,25 @@ def acquisition_ctf(dataset):
         return {k: float(ctf[k]) for k in CTF_KEYS}
     except (TypeError, ValueError):
         raise InputError("meta['op']['ctf']", f"CTF parameters must be numbers, got {ctf!r}") from None
+
+
+def with_ctf(dataset, Dz, Cs, voltage, pix_size=None):
+    """A shallow copy of ``dataset`` whose ``meta['op']['ctf']`` holds these acquisition parameters (AITom's
+    names and units: ``Dz`` defocus in µm, negative = underfocus; ``Cs`` mm; ``voltage`` kV; ``pix_size`` nm,
+    default the set's voxel spacing), for data sets that do not carry them (real tomograms, other simulators).
+
+    Examples
+    --------
+    >>> target = with_ctf(target, Dz=-5.0, Cs=2.0, voltage=300.0)  # doctest: +SKIP
+    """
+    ctf = {"Dz": Dz, "Cs": Cs, "voltage": voltage, "pix_size": pix_size}
+    meta = dict(getattr(dataset, "meta", None) or {})
+    meta["op"] = dict(meta.get("op") or {}, ctf={k: v for k, v in ctf.items() if v is not None})
+    out = copy.copy(dataset)
+    out.meta = meta
+    if acquisition_ctf(out) is None:
+        raise InputError("pix_size", "unknown: give pix_size (nm), the data set has no voxel spacing")
+    return out
 
 
 def _ctf_rfft(size, ctf):

@@ -217,7 +217,8 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
     keras.utils.set_random_seed(config.seed)  # weight initialisation follows the seed
     with strategy.scope():
         networks = FSFTNetworks(source.box_size, len(source.class_names), config)
-    data = StageData(_source_as_target(source, target, split, config, progress), target, split)
+    transferred, transfer = _source_as_target(source, target, split, config, progress)
+    data = StageData(transferred, target, split)
     store = None
     history, acc, completed = {}, {}, []
     run = RunContext(strategy=strategy, progress=progress)
@@ -267,7 +268,8 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
     classifier = SubtomogramClassifier(
         networks.inference_model(_stage_domain(completed)), source.class_names, source.box_size,
         source.voxel_spacing_nm,
-        meta={"domain": _stage_domain(completed), "stages": completed, "config": config.to_dict(), "accuracy": acc},
+        meta={"domain": _stage_domain(completed), "stages": completed, "config": config.to_dict(), "accuracy": acc,
+              "source_transfer": transfer},
         rotation_averaging=config.rotation_averaging)
     result = FSFTResult(classifier, networks, split, history, acc, run_dir)
     if run_dir is not None and chief:
@@ -276,18 +278,18 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
 
 
 def _source_as_target(source, target, split, config, progress):
-    """``source`` with its volumes as the target would record them (:mod:`.domain_transfer`); the noise
-    spectrum comes from the shots and the unlabelled pool, never the test set."""
+    """``source`` with its volumes as the target would record them (:mod:`.domain_transfer`), and what was
+    applied; the noise spectrum comes from the shots and the unlabelled pool, never the test set."""
     rows = np.concatenate([split.target_shots, split.target_unlabelled])
     volumes, applied = source_as_target(source, target, rows, config)
     if progress and config.ctf_transfer and not applied["ctf_transfer"]:
         tqdm.write("CTF transfer off: the source or the target data set has no acquisition parameters "
                    "(meta['op']['ctf'] with Dz, Cs, voltage; the CLI's --source-ctf / --target-ctf)")
     if volumes is source.x:
-        return source
+        return source, applied
     source = copy.copy(source)  # a shallow copy: the caller's set keeps its own volumes
     source.x = volumes
-    return source
+    return source, applied
 
 
 def _write_outputs(result, target):
