@@ -57,14 +57,15 @@ def test_source_as_target_applies_what_the_metadata_and_config_allow_and_reads_n
     source, target = blob_set(4, box=12), blob_set(4, box=12, seed=1)
     rows = np.arange(6)
     target.x[6:] = np.nan  # rows the noise spectrum must not read
-    volumes, info = source_as_target(source, target, rows, tiny_config(source_noise_share=None))
+    volumes, info = source_as_target(source, target, rows, tiny_config())  # no acquisition parameters
     assert volumes is source.x and info == {"ctf_transfer": False, "source_noise_share": None}
-    volumes, info = source_as_target(source, target, rows, tiny_config())
-    assert isinstance(volumes, TransferredVolumes) and volumes.transfer_filter is None
-    assert np.all(np.isfinite(volumes.noise_amplitude)) and info["source_noise_share"] == 0.05
+    volumes, info = source_as_target(_with_ctf(source, SOURCE_CTF), _with_ctf(target, TARGET_CTF), rows,
+                                     tiny_config())
+    assert isinstance(volumes, TransferredVolumes) and volumes.transfer_filter.shape == (12, 12, 7)
+    assert np.all(np.isfinite(volumes.noise_amplitude)) and info == {"ctf_transfer": True, "source_noise_share": 0.05}
     volumes, info = source_as_target(_with_ctf(source, SOURCE_CTF), _with_ctf(target, TARGET_CTF), rows,
                                      tiny_config(source_noise_share=None))
-    assert info["ctf_transfer"] and volumes.noise_amplitude is None and volumes.transfer_filter.shape == (12, 12, 7)
+    assert info["ctf_transfer"] and volumes.noise_amplitude is None
     volumes, info = source_as_target(_with_ctf(source, SOURCE_CTF), _with_ctf(target, TARGET_CTF), rows,
                                      tiny_config(ctf_transfer=False, source_noise_share=None))
     assert volumes is source.x

@@ -80,10 +80,12 @@ class FSFTConfig:
     Source as the target records it (not in the reference; ``domain_transfer.py``)
         ctf_transfer: when both data sets carry their acquisition parameters (``meta['op']['ctf']``,
             AITom's op dict: Dz, Cs, voltage, pix_size; simulated sets do, and ``--source-ctf`` /
-            ``--target-ctf`` set them), every source volume gets the target's CTF in place of its own.
-        source_noise_share: each read of a source volume is mixed with noise shaped like the unlabelled
-            target pool's power spectrum, the source keeping a share of the variance drawn log-uniformly
-            in [source_noise_share, 1]; None turns it off.
+            ``--target-ctf`` set them), every source volume gets the target's CTF in place of its own;
+            without them, or False, the source is read as stored.
+        source_noise_share: with the CTF transfer, each read of a source volume is also mixed with noise
+            shaped like the unlabelled target pool's power spectrum, the source keeping a share of the
+            variance drawn log-uniformly in [source_noise_share, 1]; None: the filter alone. Both chosen
+            on the shrec set's validation score (doc/results.md).
     Prediction (not in the reference)
         rotation_averaging: class probabilities are averaged over a subtomogram and its three 180°
             rotations about the box axes (the augmentation's; ``averaging.py``), for the reported

@@ -10,7 +10,7 @@ parameters are known (AITom's ``op['ctf']``: ``Dz`` µm, negative underfocus; ``
 
 which replaces the source CTF by the target's where the source CTF is not near a zero (:func:`ctf_transfer_filter`).
 
-The target is also noisier: each read of a source volume is mixed with white noise filtered by the root of
+The target is also noisier: with the filter, each read of a source volume is mixed with white noise filtered by the root of
 the unlabelled target subtomograms' mean power spectrum (their noise and CTF shape; no label read), the
 source volume keeping a share ``r`` of the variance, ``r`` drawn log-uniformly in ``[min_share, 1]`` per read
 (:class:`TransferredVolumes`). Neither step alone helps (doc/results/tuning_ctf/: on the benchmark's tuning
@@ -150,24 +150,24 @@ class TransferredVolumes:
 
 
 def source_as_target(source, target, target_rows, config):
-    """The source's volumes as :class:`TransferredVolumes` (``config.ctf_transfer``,
-    ``config.source_noise_share``), or ``source.x`` unchanged when neither applies.
+    """The source's volumes as :class:`TransferredVolumes`, or ``source.x`` unchanged.
 
-    The CTF filter needs both data sets' acquisition parameters (:func:`acquisition_ctf`); without them the
-    source keeps its CTF. The noise spectrum comes from up to :data:`SPECTRUM_ROWS` of ``target_rows`` (the
-    unlabelled pool), drawn with ``config.seed``.
+    The transfer needs ``config.ctf_transfer`` and both data sets' acquisition parameters
+    (:func:`acquisition_ctf`); without them the source is read as stored, and FSFT runs as it did before
+    this module (neither step helps alone: the module's docstring). ``config.source_noise_share`` (None: no
+    noise) shapes the noise on up to :data:`SPECTRUM_ROWS` of ``target_rows`` (the shots and the unlabelled
+    pool), drawn with ``config.seed``.
 
     Returns
     -------
     (volumes, info): ``info`` says what was applied, for the run's report.
     """
     info = {"ctf_transfer": False, "source_noise_share": None}
-    h = None
-    if config.ctf_transfer:
-        cs, ct = acquisition_ctf(source), acquisition_ctf(target)
-        if cs is not None and ct is not None:
-            h = ctf_transfer_filter(source.x.shape[1], cs, ct)
-            info["ctf_transfer"] = True
+    cs, ct = acquisition_ctf(source), acquisition_ctf(target)
+    if not config.ctf_transfer or cs is None or ct is None:
+        return source.x, info
+    h = ctf_transfer_filter(source.x.shape[1], cs, ct)
+    info["ctf_transfer"] = True
     amplitude = None
     target_rows = np.asarray(target_rows, np.int64)
     if config.source_noise_share is not None and len(target_rows):
@@ -175,6 +175,4 @@ def source_as_target(source, target, target_rows, config):
         rows = rng.choice(target_rows, size=min(SPECTRUM_ROWS, len(target_rows)), replace=False)
         amplitude = mean_amplitude_spectrum(target.x, rows)
         info["source_noise_share"] = config.source_noise_share
-    if h is None and amplitude is None:
-        return source.x, info
     return TransferredVolumes(source.x, h, amplitude, config.source_noise_share or 1.0, config.seed), info
