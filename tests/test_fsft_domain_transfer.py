@@ -26,6 +26,17 @@ def test_acquisition_ctf_reads_the_op_dict_and_defaults_the_voxel_size():
         acquisition_ctf(_with_ctf(s, dict(SOURCE_CTF, Dz="far")))
 
 
+def test_with_ctf_gives_a_dj_list_or_a_set_its_acquisition_parameters():
+    from aitom.classify.deep.fsft import with_ctf
+    s = blob_set(2)
+    out = with_ctf(s, Dz=-10.0, Cs=2.2, voltage=300.0)
+    assert acquisition_ctf(out) == SOURCE_CTF and acquisition_ctf(s) is None  # the caller's set is unchanged
+    dj = [{"pdb_id": name, "v": v} for name, v in zip(np.asarray(s.class_names)[s.y], s.x)]
+    with pytest.raises(InputError, match="give pix_size"):
+        with_ctf(dj, Dz=-5.0, Cs=2.0, voltage=300.0)  # a dj list has no voxel spacing
+    assert acquisition_ctf(with_ctf(dj, Dz=-5.0, Cs=2.0, voltage=300.0, pix_size=1.0)) == TARGET_CTF
+
+
 def test_transfer_filter_puts_the_target_ctf_where_the_source_ctf_is_not_near_zero():
     size = 28
     cs, ct = _ctf_rfft(size, SOURCE_CTF), _ctf_rfft(size, TARGET_CTF)

@@ -25,6 +25,7 @@ import numpy as np
 from aitom.errors import InputError
 from aitom.image.normalize import standardize
 from aitom.image.optics import ctf as optics_ctf
+from aitom.io.dataset import load_dataset
 
 CTF_EPSILON = 0.1
 """Regularisation of the source CTF's inverse: frequencies where ``|CTF_s| << ε`` are suppressed."""
@@ -51,19 +52,20 @@ def acquisition_ctf(dataset):
 
 
 def with_ctf(dataset, Dz, Cs, voltage, pix_size=None):
-    """A shallow copy of ``dataset`` whose ``meta['op']['ctf']`` holds these acquisition parameters (AITom's
-    names and units: ``Dz`` defocus in µm, negative = underfocus; ``Cs`` mm; ``voltage`` kV; ``pix_size`` nm,
-    default the set's voxel spacing), for data sets that do not carry them (real tomograms, other simulators).
+    """``dataset`` (anything :func:`aitom.io.dataset.load_dataset` reads: a set, a ``dj`` list, a folder)
+    as a :class:`~aitom.io.dataset.SubtomogramSet` (a shallow copy) whose ``meta['op']['ctf']`` holds these
+    acquisition parameters, in AITom's names and units: ``Dz`` defocus in µm, negative = underfocus; ``Cs``
+    mm; ``voltage`` kV; ``pix_size`` nm, default the set's voxel spacing. For data sets that do not carry
+    them (real tomograms, other simulators).
 
     Examples
     --------
     >>> target = with_ctf(target, Dz=-5.0, Cs=2.0, voltage=300.0)  # doctest: +SKIP
     """
+    out = copy.copy(load_dataset(dataset))
     ctf = {"Dz": Dz, "Cs": Cs, "voltage": voltage, "pix_size": pix_size}
-    meta = dict(getattr(dataset, "meta", None) or {})
-    meta["op"] = dict(meta.get("op") or {}, ctf={k: v for k, v in ctf.items() if v is not None})
-    out = copy.copy(dataset)
-    out.meta = meta
+    out.meta = dict(out.meta or {})
+    out.meta["op"] = dict(out.meta.get("op") or {}, ctf={k: v for k, v in ctf.items() if v is not None})
     if acquisition_ctf(out) is None:
         raise InputError("pix_size", "unknown: give pix_size (nm), the data set has no voxel spacing")
     return out
