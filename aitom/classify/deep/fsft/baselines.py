@@ -37,6 +37,8 @@ Methods (:data:`METHODS`)
                   stage 3; D without its 3D branch.
     fsft_no_self_training  ablation: stage 3 without the self-training round on pseudo-labelled pool
                   rows (``self_training_rounds=0``): the paper's four stages.
+    fsft_no_ctf_transfer  ablation: the source read as stored (``ctf_transfer=False``), as for data sets
+                  without acquisition parameters (``domain_transfer.py``).
     target_oracle NOT a method: a reference for what the target data allow. Stage 1's network and
                   optimiser trained on the target shots plus the unlabelled pool *with its labels*
                   (about 5 x k + half the rest) for ``ORACLE_EPOCH_FACTOR`` times stage 1's epochs,
@@ -234,6 +236,7 @@ METHODS = {
     "fsft": staged_method(STAGES),
     "fsft_no_coral": staged_method(("1", "2.2", "3")),
     "fsft_no_self_training": staged_method(STAGES, self_training_rounds=0),
+    "fsft_no_ctf_transfer": staged_method(STAGES, ctf_transfer=False),
     "fsft_alternating": staged_method(STAGES, stage3_alternating=True),
     "fsft_no_3d": staged_method(STAGES, dcd_use_3d_branch=False),
     "target_oracle": target_oracle,
