@@ -74,6 +74,7 @@ def test_method_names_with_config_changes():
                             "fsft_alternating", "fsft_no_3d"}
     method = resolve_method("fsft[coral_alpha=50, dcd_use_3d_branch=False]")
     assert method.keywords == {"coral_alpha": 50, "dcd_use_3d_branch": False}
+    assert resolve_method("fsft[ctf_transfer=false,augment=True]").keywords == {"ctf_transfer": False, "augment": True}
     with pytest.raises(InputError, match="unknown method"):
         resolve_method("fsfft")
     with pytest.raises(InputError, match="not an FSFTConfig field"):

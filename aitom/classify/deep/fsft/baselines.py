@@ -267,10 +267,12 @@ def resolve_method(name):
         key = key.strip()
         if key not in fields:
             raise InputError("methods", f"{name!r}: {key!r} is not an FSFTConfig field")
+        value = value.strip()
         try:
-            changes[key] = ast.literal_eval(value.strip())
+            changes[key] = {"true": True, "false": False}.get(value.lower()) if value.lower() in ("true", "false") \
+                else ast.literal_eval(value)
         except (ValueError, SyntaxError):
-            changes[key] = value.strip()
+            changes[key] = value
 
     return functools.partial(base, **changes)
 

@@ -198,6 +198,9 @@ class FSFTConfig:
                 value = getattr(self, name, None)
                 if hasattr(self, name) and not (value is None and optional) and not ok(value):
                     raise InputError(f"config.{name}", f"must be {want}, got {value!r}")
+        for f in dataclasses.fields(self):
+            if f.type is bool and not isinstance(getattr(self, f.name), bool):
+                raise InputError(f"config.{f.name}", f"must be True or False, got {getattr(self, f.name)!r}")
         if self.alignment not in ("coral", "swd"):
             raise InputError("config.alignment", f"unknown alignment {self.alignment!r}; choose 'coral' or 'swd'")
 
