@@ -186,7 +186,8 @@ def test_full_loop_annotate_train_classify_write_back(tmp_path):
     assert aitom_fsft(["copick-train", "--source", str(tmp_path / "source"), "--copick", config, "--run-dir",
                        str(run_dir), "--voxel-size", str(VOXEL), "--tomo-type", "wbp", "--annotation-user", "alice",
                        "--annotation-session", "1", "--picks-object", "particle", "--picks-user", "pytom",
-                       "--picks-session", "0", "--background-per-run", "2", "--quiet", *tiny]) == 0
+                       "--picks-session", "0", "--background-per-run", "2", "--quiet", *tiny,
+                       "--source-ctf", "Dz=-3,Cs=2.0,voltage=300", "--target-ctf", "Dz=-6,Cs=2.0,voltage=300"]) == 0
     target = load_dataset(str(run_dir) + "_target")
     n_annotated = {c: sum(min(2, int((truth[r][2] == c).sum())) for r in truth) for c in classes}
     assert target.counts() == {**n_annotated, "background": 4}
@@ -194,7 +195,9 @@ def test_full_loop_annotate_train_classify_write_back(tmp_path):
     tomogram, xyz, labels = truth["TS-1"]  # the first row is TS-1's first annotation of class 1bxn
     first = xyz[labels == "1bxn"][0]
     np.testing.assert_allclose(target.x[0], extract_subtomograms(tomogram, first[None], BOX)[0][0], rtol=1e-5)
-    assert SubtomogramClassifier.load(str(run_dir / "classifier")).class_names == names
+    classifier = SubtomogramClassifier.load(str(run_dir / "classifier"))
+    assert classifier.class_names == names
+    assert classifier.meta["source_transfer"]["ctf_transfer"]  # both acquisitions given: the source was transferred
     shots = min(target.counts().values())  # default: every annotation of the least annotated class is a shot
     assert json.loads((run_dir / "config.json").read_text())["shots"] == shots
     assert len(json.loads((run_dir / "split.json").read_text())["target_shots"]) == 3 * shots

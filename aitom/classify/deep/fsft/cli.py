@@ -214,13 +214,18 @@ def cmd_copick_train(args):
     from aitom.io.copick_project import import_copick
     import_copick()  # before anything slow: without copick, say how to install it
     from .copick_jobs import train_from_copick
+    source = _load_data(args.source, args)
+    if args.source_ctf:
+        from .domain_transfer import with_ctf
+        source = with_ctf(source, **args.source_ctf)
     result = train_from_copick(
-        _load_data(args.source, args), args.copick, args.run_dir, args.voxel_size, args.tomo_type,
+        source, args.copick, args.run_dir, args.voxel_size, args.tomo_type,
         _pick_selection(args.annotation_objects, args.annotation_user, args.annotation_session),
         _pick_selection(args.picks_object, args.picks_user, args.picks_session), runs=args.runs,
         object_classes=_object_map(args.map), config=_config_from_args(args), shots=args.shots,
         max_unlabelled=args.max_unlabelled, background_per_run=args.background_per_run, resume=args.resume,
-        progress=not args.quiet, edge=args.edge, pad_value=_pad_value(args.pad_value), target_dir=args.target_dir)
+        progress=not args.quiet, edge=args.edge, pad_value=_pad_value(args.pad_value), target_dir=args.target_dir,
+        target_ctf=args.target_ctf)
     _print_accuracy_table(result.accuracy)
     print(f"\ntarget set: {args.target_dir or args.run_dir.rstrip(os.sep) + '_target'}")
     print(f"classifier: {os.path.join(args.run_dir, 'classifier')}")
@@ -284,6 +289,7 @@ def _add_copick_commands(sub):
                     help="random negatives per run away from every pick, as class 'background'")
     ct.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     ct.add_argument("--quiet", action="store_true")
+    _add_ctf_options(ct)
     _add_safety_options(ct)
     _add_config_options(ct)
     ct.set_defaults(func=cmd_copick_train)

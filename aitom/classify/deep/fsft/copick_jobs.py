@@ -35,6 +35,7 @@ from aitom.io.particles import write_particles
 from aitom.picking.extract import extract_background, extract_subtomograms, plan_extraction, tomogram_coordinates
 
 from .classifier import SubtomogramClassifier
+from .domain_transfer import with_ctf
 from .jobs import TomogramJob, class_counts
 from .picks import BACKGROUND, UNASSIGNED, classify_tomogram, label_picks
 from .pipeline import train
@@ -205,7 +206,8 @@ def build_target_set(root, runs, voxel_size_A, tomo_type, annotations, pool, cla
 
 def train_from_copick(source, config_path, run_dir, voxel_size_A, tomo_type, annotations, pool, runs=None,
                       object_classes=None, config=None, shots=None, max_unlabelled=2000, background_per_run=0,
-                      resume=False, progress=True, edge="pad", pad_value="mean", cache_mb=512, target_dir=None):
+                      resume=False, progress=True, edge="pad", pad_value="mean", cache_mb=512, target_dir=None,
+                      target_ctf=None):
     """Train FSFT with a copick project's annotations as the few-shot target (see the module docstring).
 
     Parameters
@@ -235,6 +237,9 @@ def train_from_copick(source, config_path, run_dir, voxel_size_A, tomo_type, ann
     progress : bool
     target_dir : str, optional
         Folder for the target set (default ``<run_dir>_target``).
+    target_ctf : dict, optional
+        The tomograms' acquisition parameters (``Dz``, ``Cs``, ``voltage``; :func:`.domain_transfer.with_ctf`):
+        with the source's (its own metadata, or ``with_ctf``), the source is read with the target's CTF and noise.
 
     Returns
     -------
@@ -261,6 +266,8 @@ def train_from_copick(source, config_path, run_dir, voxel_size_A, tomo_type, ann
                          max_unlabelled, background_per_run, (config.seed if config is not None else 0), edge,
                          pad_value, cache_mb)
     target = load_dataset(target_path)
+    if target_ctf:
+        target = with_ctf(target, **target_ctf)
     if shots is None:
         shots = int(min(target.counts().values()))
     return train(source, target, shots=shots, config=config, run_dir=run_dir, resume=resume, progress=progress)
