@@ -8,12 +8,13 @@ parameters are known (AITom's ``op['ctf']``: ``Dz`` µm, negative underfocus; ``
 
     H = CTF_t · CTF_s / (CTF_s² + ε²)        (ε = :data:`CTF_EPSILON`)
 
-which replaces the source CTF by the target's where the source CTF is not near a zero (:func:`ctf_transfer_filter`).
+which replaces the source CTF by the target's where the source CTF is not near a zero
+(:func:`ctf_transfer_filter`).
 
-The target is also noisier: with the filter, each read of a source volume is mixed with white noise filtered by the root of
-the unlabelled target subtomograms' mean power spectrum (their noise and CTF shape; no label read), the
-source volume keeping a share ``r`` of the variance, ``r`` drawn log-uniformly in ``[min_share, 1]`` per read
-(:class:`TransferredVolumes`). Neither step alone helps (doc/results/tuning_ctf/: on the benchmark's tuning
+The target is also noisier: with the filter, each read of a source volume is mixed with white noise
+filtered by the root of the unlabelled target subtomograms' mean power spectrum (their noise and CTF shape;
+no label read), the source volume keeping a share ``r`` of the variance, ``r`` drawn log-uniformly in
+``[min_share, 1]`` per read (:class:`TransferredVolumes`). Neither step alone helps (doc/results/tuning_ctf/: on the benchmark's tuning
 cell stage 1 scores 0.13 with the filter alone, 0.24 with the noise alone, 0.73 with both).
 
 Only the source is changed: the target, and so the deployed classifier, reads its data as recorded.
@@ -126,7 +127,7 @@ class TransferredVolumes:
         out = self.read(np.atleast_1d(rows), np.zeros(np.size(rows), np.int64))
         return out[0] if np.ndim(rows) == 0 else out
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype=None, copy=None):  # np.asarray(view): the transferred volumes, not an object array
         out = self[:]
         return out if dtype is None else out.astype(dtype)
 
