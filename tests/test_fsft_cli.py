@@ -54,6 +54,10 @@ def test_train_with_acquisition_parameters_transfers_the_ctf(dataset, tmp_path, 
         main(["train", "--dataset", dataset, "--run-dir", str(tmp_path / "r2"), "--source-ctf", "Dz=-10"])
     assert e.value.code == 2
     assert "expected Dz=UM,Cs=MM,voltage=KV" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # a misspelt boolean is an error, not a silent False
+        main(["train", "--dataset", dataset, "--run-dir", str(tmp_path / "r3"), "--augment", "flase"])
+    assert e.value.code == 2
+    assert "expected true or false" in capsys.readouterr().err
 
 
 def test_errors_are_one_line_with_exit_code_2(dataset, tmp_path, capsys):

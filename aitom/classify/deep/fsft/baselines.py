@@ -268,9 +268,11 @@ def resolve_method(name):
         if key not in fields:
             raise InputError("methods", f"{name!r}: {key!r} is not an FSFTConfig field")
         value = value.strip()
+        if value.lower() in ("true", "false"):  # as on the command line; literal_eval knows only True/False
+            changes[key] = value.lower() == "true"
+            continue
         try:
-            changes[key] = {"true": True, "false": False}.get(value.lower()) if value.lower() in ("true", "false") \
-                else ast.literal_eval(value)
+            changes[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             changes[key] = value
 

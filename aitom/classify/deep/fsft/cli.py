@@ -21,12 +21,20 @@ def _add_config_options(p, exclude=()):
         if f.name == "widths":
             g.add_argument(flag, type=lambda s: tuple(int(v) for v in s.split(",")), help="e.g. 16,16,16,128")
         elif f.type is bool or isinstance(f.default, bool):
-            g.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), metavar="{true,false}")
+            g.add_argument(flag, type=_boolean, metavar="{true,false}")
         elif f.name == "source_noise_share":
             g.add_argument(flag, type=lambda s: NONE if s.lower() == "none" else float(s), metavar="{SHARE,none}")
         else:
             kind = f.type if f.type in (int, float, str) else float if isinstance(f.default, float) else int
             g.add_argument(flag, type=kind)
+
+
+def _boolean(text):
+    """``true``/``yes``/``1`` or ``false``/``no``/``0``; anything else is an error, not a silent False."""
+    value = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
 
 
 NONE = "none"
@@ -54,13 +62,10 @@ def _add_ctf_options(p):
                    help="acquisition of the target data set, as --source-ctf")
 
 
-def _with_ctf_args(source, target, args):
+def _with_ctf(data, ctf):
+    """``data`` with the acquisition parameters ``ctf`` of ``--source-ctf`` / ``--target-ctf`` (None: as it is)."""
     from .domain_transfer import with_ctf
-    if getattr(args, "source_ctf", None):
-        source = with_ctf(source, **args.source_ctf)
-    if getattr(args, "target_ctf", None):
-        target = with_ctf(target, **args.target_ctf)
-    return source, target
+    return data if ctf is None else with_ctf(data, **ctf)
 
 
 def _config_from_args(args):
@@ -110,7 +115,8 @@ def _add_safety_options(p, overwrite=None):
 
 def cmd_train(args):
     from .pipeline import train
-    source, target = _with_ctf_args(*_data_args(args), args)
+    source, target = _data_args(args)
+    source, target = _with_ctf(source, args.source_ctf), _with_ctf(target, args.target_ctf)
     config = _config_from_args(args)
     result = train(source, target, shots=config.shots, config=config,
                    run_dir=args.run_dir, resume=args.resume, progress=not args.quiet,
@@ -214,12 +220,8 @@ def cmd_copick_train(args):
     from aitom.io.copick_project import import_copick
     import_copick()  # before anything slow: without copick, say how to install it
     from .copick_jobs import train_from_copick
-    source = _load_data(args.source, args)
-    if args.source_ctf:
-        from .domain_transfer import with_ctf
-        source = with_ctf(source, **args.source_ctf)
     result = train_from_copick(
-        source, args.copick, args.run_dir, args.voxel_size, args.tomo_type,
+        _with_ctf(_load_data(args.source, args), args.source_ctf), args.copick, args.run_dir, args.voxel_size, args.tomo_type,
         _pick_selection(args.annotation_objects, args.annotation_user, args.annotation_session),
         _pick_selection(args.picks_object, args.picks_user, args.picks_session), runs=args.runs,
         object_classes=_object_map(args.map), config=_config_from_args(args), shots=args.shots,
