@@ -82,6 +82,11 @@ class FSFTConfig:
             AITom's op dict: Dz, Cs, voltage, pix_size; simulated sets do, and ``--source-ctf`` /
             ``--target-ctf`` set them), every source volume gets the target's CTF in place of its own;
             without them, or False, the source is read as stored.
+        ctf_estimation: 'missing' (default): a domain without acquisition parameters gets its defocus
+            estimated from its subtomograms (``ctf_estimation.py``: the two domains' mean subtomograms;
+            the shots and the unlabelled pool for the target, never the test set), used when the fit
+            explains the domains' difference; 'always': estimate both, ignoring recorded parameters (the
+            benchmark's check of the blind path); 'never': recorded parameters only.
         source_noise_share: with the CTF transfer, each read of a source volume is also mixed with noise
             shaped like the unlabelled target pool's power spectrum, the source keeping a share of the
             variance drawn log-uniformly in [source_noise_share, 1]; None: the filter alone. Both chosen
@@ -155,6 +160,7 @@ class FSFTConfig:
     augment: bool = _field(True, "1", "2.1", "3")
     lr_schedule: str = _field("cosine", "1", "2.1", "2.2", "3")
     ctf_transfer: bool = _field(True, "1", "2.1", "2.2", "3")
+    ctf_estimation: str = _field("missing", "1", "2.1", "2.2", "3")
     source_noise_share: float = _field(0.05, "1", "2.1", "2.2", "3")
     rotation_averaging: bool = _field(True, "1", "2.1", "2.2", "3")  # every stage reports accuracies with it
     shots: int = _field(5, "split")
@@ -192,7 +198,9 @@ class FSFTConfig:
              and all(is_int(w) and w >= 1 for w in v), "four integers >= 1"),
         ]
         rules += [(("coral_loss",), False, lambda v: v in ("paper", "normalized"), "'paper' or 'normalized'"),
-                  (("lr_schedule",), False, lambda v: v in ("cosine", "constant"), "'cosine' or 'constant'")]
+                  (("lr_schedule",), False, lambda v: v in ("cosine", "constant"), "'cosine' or 'constant'"),
+                  (("ctf_estimation",), False, lambda v: v in ("missing", "always", "never"),
+                   "'missing', 'always' or 'never'")]
         for names, optional, ok, want in rules:
             for name in names:
                 value = getattr(self, name, None)

@@ -9,7 +9,8 @@ parameters are known (AITom's ``op['ctf']``: ``Dz`` µm, negative underfocus; ``
     H = CTF_t · CTF_s / (CTF_s² + ε²)        (ε = :data:`CTF_EPSILON`)
 
 which replaces the source CTF by the target's where the source CTF is not near a zero
-(:func:`ctf_transfer_filter`).
+(:func:`ctf_transfer_filter`). A domain without recorded parameters gets its defocus estimated from the
+subtomograms themselves (:mod:`.ctf_estimation`; ``config.ctf_estimation``).
 
 The target is also noisier: with the filter, each read of a source volume is mixed with white noise
 filtered by the root of the unlabelled target subtomograms' mean power spectrum (their noise and CTF shape;
@@ -23,6 +24,7 @@ import copy
 
 import numpy as np
 
+from aitom.classify.deep.fsft.ctf_estimation import estimate_ctf_pair
 from aitom.errors import InputError
 from aitom.image.normalize import standardize
 from aitom.image.optics import ctf as optics_ctf
@@ -155,27 +157,55 @@ class TransferredVolumes:
 def source_as_target(source, target, target_rows, config):
     """The source's volumes as :class:`TransferredVolumes`, or ``source.x`` unchanged.
 
-    The transfer needs ``config.ctf_transfer`` and both data sets' acquisition parameters
-    (:func:`acquisition_ctf`); without them the source is read as stored, and FSFT runs as it did before
-    this module (neither step helps alone: the module's docstring). ``config.source_noise_share`` (None: no
-    noise) shapes the noise on up to :data:`SPECTRUM_ROWS` of ``target_rows`` (the shots and the unlabelled
-    pool), drawn with ``config.seed``.
+    The transfer needs ``config.ctf_transfer`` and both domains' CTFs: their acquisition parameters
+    (:func:`acquisition_ctf`) or, per ``config.ctf_estimation``, the defoci estimated from the data
+    (:func:`~aitom.classify.deep.fsft.ctf_estimation.estimate_ctf_pair` on the source and on ``target_rows``)
+    when the fit holds; otherwise the source is read as stored, and FSFT runs as it did before this module
+    (neither step helps alone: the module's docstring). ``config.source_noise_share`` (None: no noise)
+    shapes the noise on up to :data:`SPECTRUM_ROWS` of ``target_rows`` (the shots and the unlabelled pool),
+    drawn with ``config.seed``.
 
     Returns
     -------
     (volumes, info): ``info`` says what was applied, for the run's report.
     """
     info = {"ctf_transfer": False, "source_noise_share": None}
-    cs, ct = acquisition_ctf(source), acquisition_ctf(target)
-    if not config.ctf_transfer or cs is None or ct is None:
+    if not config.ctf_transfer:
         return source.x, info
-    h = ctf_transfer_filter(source.x.shape[1], cs, ct)
+    target_rows = np.asarray(target_rows, np.int64)
+    cs, ct, contrast = _domain_ctfs(source, target, target_rows, config, info)
+    if cs is None or ct is None:
+        return source.x, info
+    h = contrast * ctf_transfer_filter(source.x.shape[1], cs, ct)
     info["ctf_transfer"] = True
     amplitude = None
-    target_rows = np.asarray(target_rows, np.int64)
     if config.source_noise_share is not None and len(target_rows):
         rng = np.random.default_rng(config.seed)
         rows = rng.choice(target_rows, size=min(SPECTRUM_ROWS, len(target_rows)), replace=False)
         amplitude = mean_amplitude_spectrum(target.x, rows)
         info["source_noise_share"] = config.source_noise_share
     return TransferredVolumes(source.x, h, amplitude, config.source_noise_share or 1.0, config.seed), info
+
+
+def _domain_ctfs(source, target, target_rows, config, info):
+    """Source CTF, target CTF (None where unknown) and contrast sign, recorded or estimated per
+    ``config.ctf_estimation``; the estimate, when one is made, goes into ``info['ctf_estimate']``."""
+    cs, ct = acquisition_ctf(source), acquisition_ctf(target)
+    if config.ctf_estimation == "always":
+        cs = ct = None
+    if (cs is not None and ct is not None) or config.ctf_estimation == "never" or not len(target_rows):
+        return cs, ct, 1
+    spacing = {v for v in (source.voxel_spacing_nm, target.voxel_spacing_nm) if v is not None}
+    if len(spacing) > 1:
+        info["ctf_estimate"] = {"use": False, "why": f"voxel sizes differ: {sorted(spacing)} nm"}
+        return cs, ct, 1
+    known = cs or ct or {}
+    rng = np.random.default_rng([config.seed, 1])
+    fit = estimate_ctf_pair(source.x, target.x, spacing.pop() if spacing else 1.0,
+                            rng.permutation(len(source.x)), rng.permutation(target_rows), cs, ct,
+                            voltage=known.get("voltage", 300.0), Cs=known.get("Cs", 2.0))
+    info["ctf_estimate"] = {"source_Dz": fit["source"]["Dz"], "target_Dz": fit["target"]["Dz"],
+                            "contrast": fit["contrast"], "gain": round(fit["gain"], 3), "use": fit["use"]}
+    if not fit["use"]:
+        return cs, ct, 1
+    return fit["source"], fit["target"], fit["contrast"]

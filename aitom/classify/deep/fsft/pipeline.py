@@ -282,9 +282,14 @@ def _source_as_target(source, target, split, config, progress):
     applied; the noise spectrum comes from the shots and the unlabelled pool, never the test set."""
     rows = np.concatenate([split.target_shots, split.target_unlabelled])
     volumes, applied = source_as_target(source, target, rows, config)
+    fit = applied.get("ctf_estimate")
+    if progress and fit and "gain" in fit:
+        tqdm.write(f"CTF estimated from the data: source Dz {fit['source_Dz']} µm, target Dz {fit['target_Dz']} µm"
+                   f"{', target contrast inverted' if fit['contrast'] < 0 else ''} (gain {fit['gain']:.2f}: "
+                   f"{'used' if fit['use'] else 'too weak, not used'})")
     if progress and config.ctf_transfer and not applied["ctf_transfer"]:
-        tqdm.write("CTF transfer off: the source or the target data set has no acquisition parameters "
-                   "(meta['op']['ctf'] with Dz, Cs, voltage; the CLI's --source-ctf / --target-ctf)")
+        tqdm.write("CTF transfer off: no acquisition parameters (meta['op']['ctf'] with Dz, Cs, voltage; the "
+                   "CLI's --source-ctf / --target-ctf) and no clear estimate from the data")
     if volumes is source.x:
         return source, applied
     source = copy.copy(source)  # a shallow copy: the caller's set keeps its own volumes

@@ -1,0 +1,79 @@
+"""Defocus of both domains estimated from their mean subtomograms, and its use by the source transfer."""
+import numpy as np
+import pytest
+
+from aitom.classify.deep.fsft.ctf_estimation import MIN_GAIN, estimate_ctf_pair
+from aitom.classify.deep.fsft.domain_transfer import TransferredVolumes, source_as_target
+from aitom.errors import InputError
+from aitom.image.optics import ctf as optics_ctf
+from aitom.io.dataset import SubtomogramSet
+from fsft_helpers import tiny_config
+
+BOX = 24
+
+
+def _particles(n, dz, snr=None, seed=0):
+    """``n`` centred particles (a thin shell of radius 5-7 voxels and a few small blobs each) through a CTF
+    of defocus ``dz`` µm at 1 nm, with white noise at ``snr`` (variance ratio) when given."""
+    rng = np.random.default_rng(seed)
+    g = np.indices((BOX,) * 3) - BOX // 2
+    r = np.sqrt(np.sum(g ** 2, axis=0))
+    x = np.zeros((n,) + (BOX,) * 3, np.float32)
+    for v in x:
+        v += np.exp(-(r - rng.uniform(5, 7)) ** 2 / 0.5)
+        for c in rng.normal(scale=3.0, size=(4, 3)):
+            v += np.exp(-np.sum((g - c[:, None, None, None]) ** 2, axis=0) / 2.0)
+    ctf = optics_ctf.create(dz, (BOX,) * 3, pix_size=1.0, voltage=300.0, Cs=2.0)["ctf"]
+    h = np.fft.ifftshift(ctf)[..., :BOX // 2 + 1]
+    x = np.fft.irfftn(np.fft.rfftn(x, axes=(1, 2, 3)) * h, s=(BOX,) * 3, axes=(1, 2, 3)).astype(np.float32)
+    if snr is not None:
+        x += rng.normal(scale=np.sqrt(x.var() / snr), size=x.shape).astype(np.float32)
+    return x
+
+
+@pytest.fixture(scope="module")
+def domains():
+    return _particles(300, -10.0, seed=0), _particles(400, -5.0, snr=0.2, seed=1)
+
+
+def test_estimate_finds_both_defoci_and_the_contrast_sign(domains):
+    source, target = domains
+    fit = estimate_ctf_pair(source, target, 1.0)
+    assert abs(fit["source"]["Dz"] + 10.0) <= 1.0 and abs(fit["target"]["Dz"] + 5.0) <= 1.0
+    assert fit["use"] and fit["gain"] >= MIN_GAIN and fit["contrast"] == 1
+    assert fit["source"]["pix_size"] == 1.0 and fit["target"]["voltage"] == 300.0
+    inverted = estimate_ctf_pair(source, -target, 1.0)
+    assert inverted["contrast"] == -1 and inverted["target"]["Dz"] == fit["target"]["Dz"]
+    known = estimate_ctf_pair(source, target, 1.0, source_ctf={"Dz": -10.0, "Cs": 2.2, "voltage": 300.0})
+    assert known["source"]["Dz"] == -10.0 and known["source"]["Cs"] == 2.2 and abs(known["target"]["Dz"] + 5.0) <= 1.0
+
+
+def test_one_domain_against_itself_is_not_a_ctf_difference(domains):
+    _, target = domains
+    fit = estimate_ctf_pair(target, target, 1.0, source_rows=np.arange(200), target_rows=np.arange(200, 400))
+    assert not fit["use"] and fit["gain"] < MIN_GAIN
+
+
+def test_source_as_target_estimates_what_the_data_sets_do_not_record(domains):
+    source_x, target_x = domains
+    y_s, y_t = np.zeros(len(source_x), np.int64), np.zeros(len(target_x), np.int64)
+    source = SubtomogramSet(source_x, y_s, ("a",), voxel_spacing_nm=1.0)
+    target = SubtomogramSet(target_x.copy(), y_t, ("a",), voxel_spacing_nm=1.0)
+    target.x[350:] = np.nan  # test rows: never read
+    rows = np.arange(350)
+    volumes, info = source_as_target(source, target, rows, tiny_config())
+    assert isinstance(volumes, TransferredVolumes) and info["ctf_transfer"]
+    assert info["ctf_estimate"]["use"] and abs(info["ctf_estimate"]["target_Dz"] + 5.0) <= 1.0
+    volumes, info = source_as_target(source, target, rows, tiny_config(ctf_estimation="never"))
+    assert volumes is source_x and "ctf_estimate" not in info
+    wrong = {"op": {"ctf": {"Dz": -2.0, "Cs": 2.0, "voltage": 300.0}}}  # recorded, but not what the data show
+    source.meta, target.meta = wrong, wrong
+    _, info = source_as_target(source, target, rows, tiny_config())
+    assert "ctf_estimate" not in info and info["ctf_transfer"]  # recorded parameters are trusted
+    _, info = source_as_target(source, target, rows, tiny_config(ctf_estimation="always"))
+    assert abs(info["ctf_estimate"]["source_Dz"] + 10.0) <= 1.0
+
+
+def test_config_refuses_an_unknown_estimation_mode():
+    with pytest.raises(InputError, match="ctf_estimation"):
+        tiny_config(ctf_estimation="sometimes")
