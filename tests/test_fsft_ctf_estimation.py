@@ -77,3 +77,12 @@ def test_source_as_target_estimates_what_the_data_sets_do_not_record(domains):
 def test_config_refuses_an_unknown_estimation_mode():
     with pytest.raises(InputError, match="ctf_estimation"):
         tiny_config(ctf_estimation="sometimes")
+
+
+def test_the_estimate_follows_particles_centred_off_the_box_centre(domains):
+    from aitom.classify.deep.fsft.ctf_estimation import particle_centre
+    source, target = domains
+    shifted = np.roll(target, (2, -1, 1), axis=(1, 2, 3))  # particles centred at (14, 11, 13), not (12, 12, 12)
+    np.testing.assert_allclose(particle_centre(shifted[:200].mean(0)), (BOX // 2 + 2, BOX // 2 - 1, BOX // 2 + 1),
+                               atol=0.3)
+    assert estimate_ctf_pair(source, shifted, 1.0)["target"]["Dz"] == estimate_ctf_pair(source, target, 1.0)["target"]["Dz"]

@@ -13,7 +13,8 @@ Training and use (:mod:`~aitom.classify.deep.fsft.pipeline`)
     (:mod:`~aitom.classify.deep.fsft.config`), :class:`SubtomogramClassifier`
     (:mod:`~aitom.classify.deep.fsft.classifier`), :func:`classify_picks`
     (:mod:`~aitom.classify.deep.fsft.picks`), :func:`with_ctf` (a data set's acquisition parameters, for
-    the CTF transfer of :mod:`~aitom.classify.deep.fsft.domain_transfer`)
+    the CTF transfer of :mod:`~aitom.classify.deep.fsft.domain_transfer`), :func:`estimate_ctf_pair` (both
+    domains' defocus from their subtomograms, :mod:`~aitom.classify.deep.fsft.ctf_estimation`)
 The four stages (:mod:`~aitom.classify.deep.fsft.stages`)
     :func:`stage1_source`, :func:`stage2_1_coral`, :func:`stage2_2_discriminator`, :func:`stage3_finetune`
 Several devices (:mod:`~aitom.classify.deep.fsft.distribute`)
@@ -42,6 +43,7 @@ _EXPORTS = {
     "get_strategy": "distribute",
     "CheckpointError": "checkpoint",
     "with_ctf": "domain_transfer",
+    "estimate_ctf_pair": "ctf_estimation",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,11 +15,15 @@ SNR: on the benchmark's four simulated cells (shrec and assemblies, target SNR 0
 −9.6 to −10.5 µm for the source's −10 µm and −4.6 to −6.5 µm for the target's −5 µm over 20 splits
 (doc/results/ctf_estimation/).
 
+Particles are assumed centred on one point of the box, found from each domain's mean
+(:func:`particle_centre`: a 2-voxel offset of every target volume leaves the estimate unchanged).
+
 The estimate is used only when it explains the difference between the two mean profiles clearly better than
-any pair of equal defoci does (``gain`` ≥ :data:`MIN_GAIN`). On the benchmark's cells (5 splits each) two
-halves of one domain gave gains of 1.00-2.06 (40 checks), the two domains 3.5-10.4 (shrec) and 1.49-4.26
-(assemblies, Fourier shells of 1.2 nm voxels): the threshold sits above every null, and misses 2 of the 20
-true pairs, which then run as without parameters (doc/results/ctf_estimation/).
+any pair of equal defoci does (``gain`` ≥ :data:`MIN_GAIN`). On the benchmark's cells, 5 splits each, the two
+domains gave gains of 3.7-9.8 (shrec) and 1.61-4.23 (assemblies, 1.2 nm voxels: fewer shells carry signal);
+two halves of one domain (half the data, so noisier than a real use) gave 1.00-2.36: the threshold misses
+1 of the 20 domain pairs, which then runs as without parameters, and lets through 1 of 30 distinct
+same-domain checks (doc/results/ctf_estimation/).
 """
 import numpy as np
 
@@ -45,29 +49,59 @@ def _shells(size):
     return np.rint(2 * r).astype(np.int64).ravel(), size + 1
 
 
+def particle_centre(mean_volume):
+    """Centre (voxels, sub-voxel) of a volume symmetric about it under point reflection, such as a domain's
+    mean subtomogram: the self-convolution of ``m`` peaks at twice the centre. Of the two centres that
+    agree modulo half the box, the one nearer the box centre ``size // 2``."""
+    size = mean_volume.shape[0]
+    f = np.fft.rfftn(mean_volume)
+    conv = np.fft.irfftn(f * f, s=mean_volume.shape, axes=(0, 1, 2))
+    peak = np.array(np.unravel_index(np.argmax(conv), conv.shape))
+    offset = np.zeros(3)
+    for axis in range(3):  # parabola through the peak and its two neighbours, per axis
+        idx = [tuple(np.where(np.arange(3) == axis, (peak + d) % size, peak)) for d in (-1, 0, 1)]
+        lo, mid, hi = (conv[i] for i in idx)
+        curvature = lo - 2 * mid + hi
+        offset[axis] = 0.5 * (lo - hi) / curvature if curvature < 0 else 0.0
+    centre = (peak + offset) / 2.0
+    centre = np.where(np.abs(centre + size / 2 - size // 2) < np.abs(centre - size // 2), centre + size / 2, centre)
+    return centre
+
+
+def _phase_to_origin(size, centre):
+    """``rfftn``-grid phase factors that move ``centre`` to the origin."""
+    k = [np.fft.fftfreq(size)] * 2 + [np.fft.rfftfreq(size)]
+    return np.exp(2j * np.pi * sum(g * c for g, c in zip(np.meshgrid(*k, indexing="ij"), centre)))
+
+
 def mean_radial_profile(x, rows, batch=200):
     """Radial profile (half-voxel shells up to Nyquist) of the mean standardised volume ``x[rows]``'s
-    centred Fourier transform, and the variance of that mean (from the rows' spread).
+    Fourier transform about the particles' centre (:func:`particle_centre` of the mean), and the variance
+    of that mean (from the rows' spread).
 
     Returns
     -------
-    (profile, variance): float64 arrays of ``size + 1`` shells.
+    (profile, variance, centre): float64 arrays of ``size + 1`` shells, and the centre in voxels.
     """
     size = x.shape[1]
     shell, n_shells = _shells(size)
     inside = shell < n_shells
     counts = np.maximum(np.bincount(shell[inside], minlength=n_shells), 1)
-    total, total_sq = np.zeros(n_shells), np.zeros(n_shells)
     rows = np.sort(np.asarray(rows, np.int64))
-    for i in range(0, len(rows), batch):
-        v = standardize(np.asarray(x[rows[i:i + batch]], np.float32))
-        f = np.fft.rfftn(np.fft.ifftshift(v, axes=(1, 2, 3)), axes=(1, 2, 3)).real.reshape(len(v), -1)
+    batches = [slice(i, i + batch) for i in range(0, len(rows), batch)]
+    mean_volume = sum(standardize(np.asarray(x[rows[b]], np.float32)).sum(0, dtype=np.float64) for b in batches)
+    centre = particle_centre(np.asarray(mean_volume) / max(len(rows), 1))
+    phase = _phase_to_origin(size, centre)
+    total, total_sq = np.zeros(n_shells), np.zeros(n_shells)
+    for b in batches:
+        v = standardize(np.asarray(x[rows[b]], np.float32))
+        f = (np.fft.rfftn(v, axes=(1, 2, 3)) * phase).real.reshape(len(v), -1)
         p = np.stack([np.bincount(shell[inside], fi[inside], minlength=n_shells) for fi in f]) / counts
         total += p.sum(0)
         total_sq += (p * p).sum(0)
     n = max(len(rows), 1)
     mean = total / n
-    return mean, np.maximum(total_sq / n - mean * mean, 0.0) / n
+    return mean, np.maximum(total_sq / n - mean * mean, 0.0) / n, centre
 
 
 def _ctf_profiles(size, pix_size, ctfs):
@@ -117,8 +151,8 @@ def estimate_ctf_pair(source_x, target_x, pix_size, source_rows=None, target_row
     size = source_x.shape[1]
     rows = [np.arange(len(a)) if r is None else np.asarray(r, np.int64)
             for a, r in ((source_x, source_rows), (target_x, target_rows))]
-    ms, vs = mean_radial_profile(source_x, rows[0][:ROWS])
-    mt, vt = mean_radial_profile(target_x, rows[1][:ROWS])
+    ms, vs, _ = mean_radial_profile(source_x, rows[0][:ROWS])
+    mt, vt, _ = mean_radial_profile(target_x, rows[1][:ROWS])
     grid = [{"Dz": float(dz), "Cs": Cs, "voltage": voltage} for dz in DEFOCUS_GRID_UM]
     cands = [grid if known is None else [{k: float(known[k]) for k in ("Dz", "Cs", "voltage")}]
              for known in (source_ctf, target_ctf)]
