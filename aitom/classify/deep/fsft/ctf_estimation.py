@@ -12,7 +12,7 @@ whatever ``D`` is; the sign of ``g`` says whether the two domains record contras
 cosine between the two sides), Cs and voltage held at the given values (at 1 nm voxels the Cs term moves a
 CTF by under 0.01 rad: the profile fixes ``λ·Dz``). Noise averages out of the mean, so this works at low
 SNR: on the benchmark's four simulated cells (shrec and assemblies, target SNR 0.1 and 0.05) it finds
-−9.6 to −10.5 µm for the source's −10 µm and −4.6 to −6.5 µm for the target's −5 µm over 20 splits
+−9.6 to −10.6 µm for the source's −10 µm and −4.6 to −6.6 µm for the target's −5 µm over 20 splits
 (doc/results/ctf_estimation/).
 
 Particles are assumed centred on one point of the box, found from each domain's mean
@@ -42,11 +42,15 @@ ROWS = 1000
 """Subtomograms (at most) per domain whose mean profile is fitted."""
 
 
-def _shells(size):
-    """Half-voxel radial shell of every ``rfftn`` coefficient of a ``size``³ box, and the shell count."""
+def _shell_means(values, size):
+    """Means of ``values`` (``(m, n)``: rows on the flattened ``rfftn`` grid of a ``size``³ box) over
+    half-voxel radial shells up to Nyquist: ``(m, size + 1)``."""
     f = [np.fft.fftfreq(size)] * 2 + [np.fft.rfftfreq(size)]
-    r = np.sqrt(sum(g * g for g in np.meshgrid(*f, indexing="ij"))) * size
-    return np.rint(2 * r).astype(np.int64).ravel(), size + 1
+    shell = np.rint(2 * size * np.sqrt(sum(g * g for g in np.meshgrid(*f, indexing="ij")))).astype(np.int64).ravel()
+    inside = shell < size + 1
+    onehot = np.zeros((values.shape[-1], size + 1))
+    onehot[np.flatnonzero(inside), shell[inside]] = 1.0
+    return (values @ onehot) / np.maximum(onehot.sum(0), 1.0)
 
 
 def particle_centre(mean_volume):
@@ -81,40 +85,24 @@ def mean_radial_profile(x, rows, batch=200):
 
     Returns
     -------
-    (profile, variance, centre): float64 arrays of ``size + 1`` shells, and the centre in voxels.
+    (profile, variance): float64 arrays of ``size + 1`` shells.
     """
     size = x.shape[1]
-    shell, n_shells = _shells(size)
-    inside = shell < n_shells
-    counts = np.maximum(np.bincount(shell[inside], minlength=n_shells), 1)
     rows = np.sort(np.asarray(rows, np.int64))
     batches = [slice(i, i + batch) for i in range(0, len(rows), batch)]
     mean_volume = sum(standardize(np.asarray(x[rows[b]], np.float32)).sum(0, dtype=np.float64) for b in batches)
-    centre = particle_centre(np.asarray(mean_volume) / max(len(rows), 1))
-    phase = _phase_to_origin(size, centre)
-    total, total_sq = np.zeros(n_shells), np.zeros(n_shells)
-    for b in batches:
-        v = standardize(np.asarray(x[rows[b]], np.float32))
-        f = (np.fft.rfftn(v, axes=(1, 2, 3)) * phase).real.reshape(len(v), -1)
-        p = np.stack([np.bincount(shell[inside], fi[inside], minlength=n_shells) for fi in f]) / counts
-        total += p.sum(0)
-        total_sq += (p * p).sum(0)
-    n = max(len(rows), 1)
-    mean = total / n
-    return mean, np.maximum(total_sq / n - mean * mean, 0.0) / n, centre
+    phase = _phase_to_origin(size, particle_centre(np.asarray(mean_volume) / max(len(rows), 1)))
+    profiles = np.concatenate([np.zeros((0, size + 1))] + [
+        _shell_means((np.fft.rfftn(standardize(np.asarray(x[rows[b]], np.float32)), axes=(1, 2, 3)) * phase)
+                     .real.reshape(-1, phase.size), size) for b in batches])
+    return profiles.mean(0) if len(profiles) else np.zeros(size + 1), profiles.var(0) / max(len(profiles), 1)
 
 
 def _ctf_profiles(size, pix_size, ctfs):
     """Shell means of the CTF (:func:`aitom.image.optics.ctf.create`) for each dict in ``ctfs``."""
-    shell, n_shells = _shells(size)
-    inside = shell < n_shells
-    counts = np.maximum(np.bincount(shell[inside], minlength=n_shells), 1)
-    out = []
-    for c in ctfs:
-        full = optics_ctf.create(c["Dz"], (size,) * 3, pix_size=pix_size, voltage=c["voltage"], Cs=c["Cs"])["ctf"]
-        values = np.fft.ifftshift(full)[..., :size // 2 + 1].ravel()
-        out.append(np.bincount(shell[inside], values[inside], minlength=n_shells) / counts)
-    return np.array(out)
+    return _shell_means(np.array([
+        np.fft.ifftshift(optics_ctf.create(c["Dz"], (size,) * 3, pix_size=pix_size, voltage=c["voltage"],
+                                           Cs=c["Cs"])["ctf"])[..., :size // 2 + 1].ravel() for c in ctfs]), size)
 
 
 def estimate_ctf_pair(source_x, target_x, pix_size, source_rows=None, target_rows=None, source_ctf=None,
@@ -151,8 +139,8 @@ def estimate_ctf_pair(source_x, target_x, pix_size, source_rows=None, target_row
     size = source_x.shape[1]
     rows = [np.arange(len(a)) if r is None else np.asarray(r, np.int64)
             for a, r in ((source_x, source_rows), (target_x, target_rows))]
-    ms, vs, _ = mean_radial_profile(source_x, rows[0][:ROWS])
-    mt, vt, _ = mean_radial_profile(target_x, rows[1][:ROWS])
+    ms, vs = mean_radial_profile(source_x, rows[0][:ROWS])
+    mt, vt = mean_radial_profile(target_x, rows[1][:ROWS])
     grid = [{"Dz": float(dz), "Cs": Cs, "voltage": voltage} for dz in DEFOCUS_GRID_UM]
     cands = [grid if known is None else [{k: float(known[k]) for k in ("Dz", "Cs", "voltage")}]
              for known in (source_ctf, target_ctf)]
