@@ -221,7 +221,8 @@ def cmd_copick_train(args):
     import_copick()  # before anything slow: without copick, say how to install it
     from .copick_jobs import train_from_copick
     result = train_from_copick(
-        _with_ctf(_load_data(args.source, args), args.source_ctf), args.copick, args.run_dir, args.voxel_size, args.tomo_type,
+        _with_ctf(_load_data(args.source, args), args.source_ctf), args.copick, args.run_dir, args.voxel_size,
+        args.tomo_type,
         _pick_selection(args.annotation_objects, args.annotation_user, args.annotation_session),
         _pick_selection(args.picks_object, args.picks_user, args.picks_session), runs=args.runs,
         object_classes=_object_map(args.map), config=_config_from_args(args), shots=args.shots,

@@ -25,6 +25,8 @@ two halves of one domain (half the data, so noisier than a real use) gave 1.00-2
 1 of the 20 domain pairs, which then runs as without parameters, and lets through 1 of 30 distinct
 same-domain checks (doc/results/ctf_estimation/).
 """
+import functools
+
 import numpy as np
 
 from aitom.image.normalize import standardize
@@ -45,12 +47,18 @@ ROWS = 1000
 def _shell_means(values, size):
     """Means of ``values`` (``(m, n)``: rows on the flattened ``rfftn`` grid of a ``size``³ box) over
     half-voxel radial shells up to Nyquist: ``(m, size + 1)``."""
+    return values @ _shell_matrix(size)
+
+
+@functools.lru_cache(maxsize=4)
+def _shell_matrix(size):
+    """``(n, size + 1)``: column ``j`` averages the ``rfftn`` coefficients of half-voxel shell ``j``."""
     f = [np.fft.fftfreq(size)] * 2 + [np.fft.rfftfreq(size)]
     shell = np.rint(2 * size * np.sqrt(sum(g * g for g in np.meshgrid(*f, indexing="ij")))).astype(np.int64).ravel()
     inside = shell < size + 1
-    onehot = np.zeros((values.shape[-1], size + 1))
+    onehot = np.zeros((shell.size, size + 1))
     onehot[np.flatnonzero(inside), shell[inside]] = 1.0
-    return (values @ onehot) / np.maximum(onehot.sum(0), 1.0)
+    return onehot / np.maximum(onehot.sum(0), 1.0)
 
 
 def particle_centre(mean_volume):
@@ -116,7 +124,8 @@ def estimate_ctf_pair(source_x, target_x, pix_size, source_rows=None, target_row
     pix_size : float
         Voxel size in nm (both domains).
     source_rows, target_rows : int arrays, optional
-        Rows to use (default all); the target's should exclude any test rows.
+        Rows to use, the first :data:`ROWS` of them (pass them shuffled); default: :data:`ROWS` rows spread
+        evenly over the set. The target's should exclude any test rows.
     source_ctf, target_ctf : dict, optional
         A domain's known parameters (``Dz``, ``Cs``, ``voltage``): held fixed, only the other is searched.
     voltage, Cs : float
@@ -137,8 +146,8 @@ def estimate_ctf_pair(source_x, target_x, pix_size, source_rows=None, target_row
     (False, 1)
     """
     size = source_x.shape[1]
-    rows = [np.arange(len(a)) if r is None else np.asarray(r, np.int64)
-            for a, r in ((source_x, source_rows), (target_x, target_rows))]
+    rows = [np.unique(np.linspace(0, len(a) - 1, min(len(a), ROWS)).astype(np.int64)) if r is None
+            else np.asarray(r, np.int64) for a, r in ((source_x, source_rows), (target_x, target_rows))]
     ms, vs = mean_radial_profile(source_x, rows[0][:ROWS])
     mt, vt = mean_radial_profile(target_x, rows[1][:ROWS])
     grid = [{"Dz": float(dz), "Cs": Cs, "voltage": voltage} for dz in DEFOCUS_GRID_UM]

@@ -283,7 +283,9 @@ def _source_as_target(source, target, split, config, progress):
     rows = np.concatenate([split.target_shots, split.target_unlabelled])
     volumes, applied = source_as_target(source, target, rows, config)
     fit = applied.get("ctf_estimate")
-    if progress and fit and "gain" in fit:
+    if progress and fit and "why" in fit:
+        tqdm.write(f"CTF not estimated from the data: {fit['why']}")
+    elif progress and fit:
         tqdm.write(f"CTF estimated from the data: source Dz {fit['source_Dz']} µm, target Dz {fit['target_Dz']} µm"
                    f"{', target contrast inverted' if fit['contrast'] < 0 else ''} (gain {fit['gain']:.2f}: "
                    f"{'used' if fit['use'] else 'too weak, not used'})")
