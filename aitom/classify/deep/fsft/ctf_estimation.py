@@ -15,6 +15,10 @@ SNR: on the benchmark's four simulated cells (shrec and assemblies, target SNR 0
 −9.6 to −10.6 µm for the source's −10 µm and −4.6 to −6.6 µm for the target's −5 µm over 20 splits
 (doc/results/ctf_estimation/).
 
+The search models neither amplitude contrast nor envelopes: on synthetic particles 7-10 % amplitude contrast
+moves the estimates by 0.1-0.4 µm, an envelope shared by both domains cancels, and one on the target only reads
+as extra underfocus (0.3-0.7 µm at a B-factor of about 2000 Å²; doc/results/ctf_estimation/ctf_form.md).
+
 Particles are assumed centred on one point of the box, found from each domain's mean
 (:func:`particle_centre`: a 2-voxel offset of every target volume leaves the estimate unchanged).
 
