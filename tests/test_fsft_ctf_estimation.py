@@ -5,37 +5,12 @@ import pytest
 from aitom.classify.deep.fsft.ctf_estimation import MIN_GAIN, estimate_ctf_pair
 from aitom.classify.deep.fsft.domain_transfer import TransferredVolumes, source_as_target
 from aitom.errors import InputError
-from aitom.image.optics import ctf as optics_ctf
 from aitom.io.dataset import SubtomogramSet
-from fsft_helpers import tiny_config
-
-BOX = 24
-
-
-def _particles(n, dz, snr=None, seed=0, amplitude_contrast=0.0, envelope=None, pix_size=1.0):
-    """``n`` centred particles (a thin shell of radius 5-7 voxels and a few small blobs each) through a CTF
-    of defocus ``dz`` µm (with ``amplitude_contrast`` and a Gaussian ``envelope``, 1/e at that fraction of
-    Nyquist, when given), with white noise at ``snr`` (variance ratio) when given."""
-    rng = np.random.default_rng(seed)
-    g = np.indices((BOX,) * 3) - BOX // 2
-    r = np.sqrt(np.sum(g ** 2, axis=0))
-    x = np.zeros((n,) + (BOX,) * 3, np.float32)
-    for v in x:
-        v += np.exp(-(r - rng.uniform(5, 7)) ** 2 / 0.5)
-        for c in rng.normal(scale=3.0, size=(4, 3)):
-            v += np.exp(-np.sum((g - c[:, None, None, None]) ** 2, axis=0) / 2.0)
-    c = optics_ctf.create(dz, (BOX,) * 3, pix_size=pix_size, voltage=300.0, Cs=2.0, sigma=envelope)
-    ctf = np.sqrt(1.0 - amplitude_contrast ** 2) * c["ctf"] + amplitude_contrast * c["amplitude"]
-    h = np.fft.ifftshift(ctf)[..., :BOX // 2 + 1]
-    x = np.fft.irfftn(np.fft.rfftn(x, axes=(1, 2, 3)) * h, s=(BOX,) * 3, axes=(1, 2, 3)).astype(np.float32)
-    if snr is not None:
-        x += rng.normal(scale=np.sqrt(x.var() / snr), size=x.shape).astype(np.float32)
-    return x
-
+from fsft_helpers import ctf_particles, tiny_config
 
 @pytest.fixture(scope="module")
 def domains():
-    return _particles(300, -10.0, seed=0), _particles(400, -5.0, snr=0.2, seed=1)
+    return ctf_particles(300, -10.0, seed=0), ctf_particles(400, -5.0, snr=0.2, seed=1)
 
 
 def test_estimate_finds_both_defoci_and_the_contrast_sign(domains):
@@ -53,8 +28,8 @@ def test_estimate_finds_both_defoci_and_the_contrast_sign(domains):
 def test_estimate_holds_for_another_simulators_ctf_form():
     # what the search does not model: 10 % amplitude contrast in both domains, a target-only envelope (1/e at
     # Nyquist), 1.2 nm voxels; the estimate is biased towards underfocus (-5.9 µm here) but stays usable
-    source = _particles(300, -10.0, seed=0, amplitude_contrast=0.1, pix_size=1.2)
-    target = _particles(400, -5.0, snr=0.2, seed=1, amplitude_contrast=0.1, envelope=1.0, pix_size=1.2)
+    source = ctf_particles(300, -10.0, seed=0, amplitude_contrast=0.1, pix_size=1.2)
+    target = ctf_particles(400, -5.0, snr=0.2, seed=1, amplitude_contrast=0.1, envelope=1.0, pix_size=1.2)
     fit = estimate_ctf_pair(source, target, 1.2)
     assert abs(fit["source"]["Dz"] + 10.0) <= 1.0 and abs(fit["target"]["Dz"] + 5.0) <= 1.0
     assert fit["use"] and fit["contrast"] == 1
@@ -95,6 +70,6 @@ def test_the_estimate_follows_particles_centred_off_the_box_centre(domains):
     from aitom.classify.deep.fsft.ctf_estimation import particle_centre
     source, target = domains
     shifted = np.roll(target, (2, -1, 1), axis=(1, 2, 3))  # particles centred at (14, 11, 13), not (12, 12, 12)
-    np.testing.assert_allclose(particle_centre(shifted[:200].mean(0)), (BOX // 2 + 2, BOX // 2 - 1, BOX // 2 + 1),
+    np.testing.assert_allclose(particle_centre(shifted[:200].mean(0)), (14, 11, 13),
                                atol=0.3)
     assert estimate_ctf_pair(source, shifted, 1.0)["target"]["Dz"] == estimate_ctf_pair(source, target, 1.0)["target"]["Dz"]

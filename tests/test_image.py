@@ -31,6 +31,15 @@ def test_ctf_matches_formula():
     np.testing.assert_allclose(c, np.flip(c, axis=0)[list(range(-1, 31))], atol=0)  # symmetric about 16
 
 
+def test_ctf_amplitude_contrast_mixes_in_the_cosine_term():
+    plain = ctf.create(Dz=-5.0, size=(32, 32), pix_size=1.0)
+    mixed = ctf.create(Dz=-5.0, size=(32, 32), pix_size=1.0, amplitude_contrast=0.1)["ctf"]
+    np.testing.assert_allclose(mixed, np.sqrt(0.99) * plain["ctf"] + 0.1 * plain["amplitude"])
+    assert mixed[16, 16] == pytest.approx(0.1)  # zero frequency now passes the amplitude share
+    with pytest.raises(InputError, match="amplitude_contrast"):
+        ctf.create(Dz=-5.0, size=(32, 32), amplitude_contrast=1.0)
+
+
 def test_ctf_envelope_is_one_over_e_at_sigma_nyquist():
     plain = ctf.create(Dz=-5.0, size=(32, 32), pix_size=1.0)["ctf"]
     damped = ctf.create(Dz=-5.0, size=(32, 32), pix_size=1.0, sigma=0.5)["ctf"]

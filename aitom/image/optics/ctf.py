@@ -5,8 +5,9 @@ The phase-contrast CTF on an ``fftshift``-ed frequency grid::
     ctf(r) = sin(pi / 2 * (Cs * lambda**3 * r**4 - 2 * Dz * lambda * r**2)) * exp(-(r / (sigma * Ny))**2)
 
 with ``r`` the spatial frequency (1/m), ``lambda`` the relativistic electron wavelength,
-``Ny = 1 / (2 * pix_size)`` the Nyquist frequency, and the envelope only when ``sigma`` is given. There is no
-amplitude-contrast term, so ``ctf(0) = 0``: the mean of a filtered volume is removed.
+``Ny = 1 / (2 * pix_size)`` the Nyquist frequency, and the envelope only when ``sigma`` is given. As in TOM
+there is no amplitude-contrast term by default, so ``ctf(0) = 0``: the mean of a filtered volume is removed;
+``amplitude_contrast=A`` gives ``sqrt(1 - A²)·sin χ + A·cos χ``, the form of most other simulators.
 """
 import numpy as np
 
@@ -23,7 +24,7 @@ def electron_wavelength_m(voltage_kv):
     return np.sqrt(150.4 / (volts * (1.0 + volts / 1022000.0))) * 1e-10
 
 
-def create(Dz, size, pix_size=0.72, voltage=300.0, Cs=2.0, sigma=None):
+def create(Dz, size, pix_size=0.72, voltage=300.0, Cs=2.0, sigma=None, amplitude_contrast=0.0):
     """CTF of a 2-D image or 3-D volume, ``fftshift``-ed (zero frequency at ``size // 2``).
 
     Parameters
@@ -41,6 +42,9 @@ def create(Dz, size, pix_size=0.72, voltage=300.0, Cs=2.0, sigma=None):
     sigma : float, optional
         Envelope width in units of the Nyquist frequency: the CTF is damped by ``exp(-(r / (sigma Ny))**2)``,
         i.e. by 1/e at ``r = sigma * Ny``. No envelope when ``None``.
+    amplitude_contrast : float
+        Share ``A`` of amplitude contrast in [0, 1): the CTF is ``sqrt(1 - A²)·sin χ + A·cos χ``. AITom's CTF
+        (and the default) has none; microscopes and other simulators use about 0.07-0.1.
 
     Returns
     -------
@@ -58,6 +62,8 @@ def create(Dz, size, pix_size=0.72, voltage=300.0, Cs=2.0, sigma=None):
     if not pix_size > 0 or not voltage > 0 or Cs < 0:
         raise InputError("pix_size, voltage, Cs", f"need pix_size > 0, voltage > 0, Cs >= 0; got "
                                                   f"{pix_size}, {voltage}, {Cs}")
+    if not 0 <= amplitude_contrast < 1:
+        raise InputError("amplitude_contrast", f"must be in [0, 1), got {amplitude_contrast!r}")
     if sigma is not None and not sigma > 0:
         raise InputError("sigma", f"envelope width must be positive, got {sigma!r}")
     cs_m = Cs * 1e-3
@@ -69,7 +75,7 @@ def create(Dz, size, pix_size=0.72, voltage=300.0, Cs=2.0, sigma=None):
     g /= (np.array(size, dtype=np.float64) * pix_m).reshape((-1,) + (1,) * len(size))
     r2 = np.sum(g * g, axis=0)
     chi = (np.pi / 2.0) * (cs_m * lam ** 3 * r2 * r2 - 2.0 * dz_m * lam * r2)
-    ctf = np.sin(chi)
+    ctf = np.sqrt(1.0 - amplitude_contrast ** 2) * np.sin(chi) + amplitude_contrast * np.cos(chi)
     amplitude = np.cos(chi)
     if sigma is not None:
         envelope = np.exp(-r2 / (sigma * nyquist) ** 2)
