@@ -26,6 +26,15 @@ def test_acquisition_ctf_reads_the_op_dict_and_defaults_the_voxel_size():
         acquisition_ctf(_with_ctf(s, dict(SOURCE_CTF, Dz="far")))
 
 
+def test_a_recorded_envelope_and_amplitude_contrast_enter_the_transfer_filter():
+    s = blob_set(2)
+    recorded = dict(TARGET_CTF, amplitude_contrast=0.1, sigma=1.0)
+    assert acquisition_ctf(_with_ctf(s, recorded)) == recorded
+    h = ctf_transfer_filter(28, recorded, recorded)
+    assert h[0, 0, 0] == pytest.approx(0.01 / (0.01 + CTF_EPSILON ** 2))  # CTF(0) = A: zero frequency passes
+    assert ctf_transfer_filter(28, TARGET_CTF, TARGET_CTF)[0, 0, 0] == 0.0
+
+
 def test_with_ctf_gives_a_dj_list_or_a_set_its_acquisition_parameters():
     from aitom.classify.deep.fsft import with_ctf
     s = blob_set(2)

@@ -33,6 +33,18 @@ def test_acquisition_presets_and_op():
         sd.acquisition_op("nope", 0.5, 1.0)
 
 
+def test_a_preset_given_as_a_dict_carries_amplitude_contrast_and_an_envelope_into_the_simulation():
+    preset = {"Cs": 2.0, "Dz": -5.0, "voltage": 300.0, "amplitude_contrast": 0.1, "sigma": 1.0}
+    op = sd.acquisition_op(preset, None, 1.0)
+    assert op["ctf"] == dict(preset, pix_size=1.0)
+    plain = sd.acquisition_op("cs2.0mm_dz-5um", None, 1.0)
+    x = [sd.simulate_subtomograms(densities(), 2, o, np.random.default_rng(0)).x for o in (op, plain)]
+    assert not np.allclose(x[0], x[1])  # the amplitude term passes low frequencies the plain CTF removes
+    assert abs(x[0].mean()) > 10 * abs(x[1].mean())
+    with pytest.raises(InputError, match="needs Cs, Dz, voltage"):
+        sd.acquisition_op({"Cs": 2.0, "Dz": -5.0}, 0.5, 1.0)
+
+
 def test_simulate_subtomograms_shapes_labels_and_determinism():
     op = sd.acquisition_op("cs2.0mm_dz-5um", 0.5, 1.0)
     s = sd.simulate_subtomograms(densities(), 3, op, np.random.default_rng(0))

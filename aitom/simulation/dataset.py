@@ -40,7 +40,12 @@ ACQUISITION_PRESETS = {
     "cs2.0mm_dz-5um": {"Cs": 2.0, "Dz": -5.0, "voltage": 300.0},
 }
 """Microscope settings of the FSFT paper's two simulated domains: ``Cs`` spherical aberration (mm), ``Dz``
-defocus (um, negative = underfocus), ``voltage`` (kV). No CTF envelope."""
+defocus (um, negative = underfocus), ``voltage`` (kV). No CTF envelope, no amplitude contrast (AITom's CTF).
+A preset may also be given as such a dict, with the optional ``sigma`` (envelope, Nyquist units) and
+``amplitude_contrast`` of :func:`aitom.image.optics.ctf.create`."""
+
+PRESET_KEYS = ("Cs", "Dz", "voltage")
+PRESET_OPTIONAL = ("sigma", "amplitude_contrast")
 
 DEFAULT_MISSING_WEDGE_ANGLE = 30.0
 """Missing-wedge half-angle in degrees (a +-60 degree tilt series)."""
@@ -56,8 +61,9 @@ def acquisition_op(preset, snr, voxel_spacing_nm, missing_wedge_angle=DEFAULT_MI
 
     Parameters
     ----------
-    preset : str
-        Key of :data:`ACQUISITION_PRESETS`.
+    preset : str or dict
+        Key of :data:`ACQUISITION_PRESETS`, or a dict of the same keys (``Cs``, ``Dz``, ``voltage``; optional
+        ``sigma``, ``amplitude_contrast``).
     snr : float or None
         SNR as defined in :mod:`aitom.simulation.reconstruction.reconstruction__simple_convolution`; None or
         inf for no noise.
@@ -73,11 +79,22 @@ def acquisition_op(preset, snr, voxel_spacing_nm, missing_wedge_angle=DEFAULT_MI
     """
     if snr is not None and not (isinstance(snr, (int, float, np.floating)) and snr > 0):
         raise InputError("snr", f"must be a positive number (inf or None: no noise), got {snr!r}")
-    if preset not in ACQUISITION_PRESETS:
-        raise InputError("preset", f"unknown acquisition preset {preset!r}; known: {', '.join(ACQUISITION_PRESETS)}")
     snr = None if snr is None or np.isinf(snr) else float(snr)
     return {"model": {"missing_wedge_angle": float(missing_wedge_angle), "SNR": snr},
-            "ctf": {"pix_size": float(voxel_spacing_nm), **ACQUISITION_PRESETS[preset]}}
+            "ctf": {"pix_size": float(voxel_spacing_nm), **preset_ctf(preset)}}
+
+
+def preset_ctf(preset):
+    """The CTF parameters of ``preset`` (a key of :data:`ACQUISITION_PRESETS` or a dict of its form)."""
+    if isinstance(preset, dict):
+        keys = set(preset) - set(PRESET_OPTIONAL)
+        if keys != set(PRESET_KEYS):
+            raise InputError("preset", f"a preset dict needs {', '.join(PRESET_KEYS)} (optional "
+                                       f"{', '.join(PRESET_OPTIONAL)}), got {sorted(preset)}")
+        return {k: float(v) for k, v in preset.items() if v is not None}
+    if preset not in ACQUISITION_PRESETS:
+        raise InputError("preset", f"unknown acquisition preset {preset!r}; known: {', '.join(ACQUISITION_PRESETS)}")
+    return dict(ACQUISITION_PRESETS[preset])
 
 
 def _stack_densities(densities):
@@ -214,8 +231,8 @@ def simulate_two_domain_dataset(out_dir, densities, n_per_class, box_size, voxel
         Voxel edge in nm.
     source_snr, target_snr : float
         SNR of each domain (see ``doc/simulation.md``).
-    source_preset, target_preset : str
-        Keys of :data:`ACQUISITION_PRESETS`.
+    source_preset, target_preset : str or dict
+        Keys of :data:`ACQUISITION_PRESETS`, or dicts of their form (:func:`acquisition_op`).
     missing_wedge_angle : float
         Degrees, both domains.
     seed : int
@@ -253,7 +270,7 @@ def simulate_two_domain_dataset(out_dir, densities, n_per_class, box_size, voxel
         "seeding": "numpy.random.SeedSequence(seed).spawn(2) -> (source, target) default_rng; each split by "
                    "rng.spawn(2) into (poses, noise)",
         "standardized": False,
-        "presets": {"source": ACQUISITION_PRESETS[source_preset], "target": ACQUISITION_PRESETS[target_preset]},
+        "presets": {"source": preset_ctf(source_preset), "target": preset_ctf(target_preset)},
         "ops": ops,
     }
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)]

@@ -151,7 +151,7 @@ def _check_op(op):
         pix_size = float(ctf_op["pix_size"])
     except (KeyError, TypeError, ValueError) as err:
         raise InputError("op", "expected {'model': {'missing_wedge_angle', 'SNR'}, 'ctf': {'pix_size', "
-                               f"['Dz', 'voltage', 'Cs', 'sigma']}}}} with numbers: {err!r}") from None
+                               f"['Dz', 'voltage', 'Cs', 'sigma', 'amplitude_contrast']}}}} with numbers: {err!r}") from None
     snr = np.inf if snr is None else float(snr)
     if not snr > 0 or np.isnan(snr):
         raise InputError("op['model']['SNR']", f"must be positive (inf or None for no noise), got {snr!r}")
@@ -218,7 +218,8 @@ class SimpleConvolutionReconstructor:
         op : dict
             AITom's options: ``{'model': {'missing_wedge_angle': degrees, 'SNR': float or None},
             'ctf': {'pix_size': nm, 'Dz': um (negative: underfocus), 'voltage': kV, 'Cs': mm,
-            'sigma': Nyquist units (optional)}}``. Without ``'Dz'`` no CTF is applied.
+            'sigma': Nyquist units (optional), 'amplitude_contrast': share (optional, default 0)}}``. Without
+            ``'Dz'`` no CTF is applied.
         noise_model : {'calibrated', 'aitom'}
 
         Returns
@@ -239,7 +240,8 @@ class SimpleConvolutionReconstructor:
         ctf_op = op["ctf"]
         if "Dz" in ctf_op:
             ctf = optics_ctf.create(Dz=ctf_op["Dz"], size=shape, pix_size=pix_size, voltage=ctf_op["voltage"],
-                                    Cs=ctf_op["Cs"], sigma=ctf_op.get("sigma"))["ctf"]
+                                    Cs=ctf_op["Cs"], sigma=ctf_op.get("sigma"),
+                                    amplitude_contrast=ctf_op.get("amplitude_contrast", 0.0))["ctf"]
         else:
             ctf = np.ones(shape)
         band = bandpass_mask(shape, 0.0, band_limit, BAND_SMOOTH)

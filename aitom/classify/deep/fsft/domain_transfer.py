@@ -38,11 +38,15 @@ SPECTRUM_ROWS = 300
 """Target subtomograms (at most) whose mean power spectrum shapes the noise."""
 
 CTF_KEYS = ("Dz", "Cs", "voltage", "pix_size")
+CTF_OPTIONAL = ("sigma", "amplitude_contrast")
+"""Recorded with the required keys by simulators that model them (the envelope, in Nyquist units, and the
+amplitude-contrast share of :func:`aitom.image.optics.ctf.create`); used when present."""
 
 
 def acquisition_ctf(dataset):
-    """The CTF parameters of a data set: its ``meta['op']['ctf']`` (AITom's op dict) with ``pix_size``
-    defaulting to its voxel spacing, or None when ``Dz``, ``Cs`` or ``voltage`` is missing."""
+    """The CTF parameters of a data set: its ``meta['op']['ctf']`` (AITom's op dict; :data:`CTF_KEYS`, and
+    :data:`CTF_OPTIONAL` where recorded) with ``pix_size`` defaulting to its voxel spacing, or None when
+    ``Dz``, ``Cs`` or ``voltage`` is missing."""
     op = (getattr(dataset, "meta", None) or {}).get("op") or {}
     ctf = dict(op.get("ctf") or {})
     if ctf.get("pix_size") is None:
@@ -50,7 +54,7 @@ def acquisition_ctf(dataset):
     if any(ctf.get(k) is None for k in CTF_KEYS):
         return None
     try:
-        return {k: float(ctf[k]) for k in CTF_KEYS}
+        return {k: float(ctf[k]) for k in CTF_KEYS + CTF_OPTIONAL if ctf.get(k) is not None}
     except (TypeError, ValueError):
         raise InputError("meta['op']['ctf']", f"CTF parameters must be numbers, got {ctf!r}") from None
 
@@ -76,7 +80,8 @@ def with_ctf(dataset, Dz, Cs, voltage, pix_size=None):
 
 
 def _ctf_rfft(size, ctf):
-    c = optics_ctf.create(ctf["Dz"], (size,) * 3, pix_size=ctf["pix_size"], voltage=ctf["voltage"], Cs=ctf["Cs"])["ctf"]
+    c = optics_ctf.create(ctf["Dz"], (size,) * 3, pix_size=ctf["pix_size"], voltage=ctf["voltage"], Cs=ctf["Cs"],
+                          sigma=ctf.get("sigma"), amplitude_contrast=ctf.get("amplitude_contrast", 0.0))["ctf"]
     return np.fft.ifftshift(c)[..., :size // 2 + 1]
 
 
