@@ -41,6 +41,10 @@ DEFOCUS_GRID_UM = -np.round(np.arange(0.5, 15.001, 0.1), 1)
 range of cryo-ET practice. Beyond it the fit can alias: on the assemblies cells, whose mean profiles carry
 little above 0.15 nm⁻¹, a grid to 20 µm took (−20, −18) for (−10, −5) on 3 of 10 splits."""
 
+AMPLITUDE_CONTRAST_GRID = (0.0, 0.05, 0.1, 0.15)
+"""Candidate amplitude-contrast shares, one for both domains: AITom's CTF has none, other simulators and
+microscopes about 0.07-0.1."""
+
 MIN_GAIN = 2.2
 """Least ratio of the best equal-defocus pair's misfit to the best pair's for the estimate to be used."""
 
@@ -110,11 +114,12 @@ def mean_radial_profile(x, rows, batch=200):
     return profiles.mean(0) if len(profiles) else np.zeros(size + 1), profiles.var(0) / max(len(profiles), 1)
 
 
-def _ctf_profiles(size, pix_size, ctfs):
+def _ctf_profiles(size, pix_size, ctfs, amplitude_contrast=0.0):
     """Shell means of the CTF (:func:`aitom.image.optics.ctf.create`) for each dict in ``ctfs``."""
     return _shell_means(np.array([
-        np.fft.ifftshift(optics_ctf.create(c["Dz"], (size,) * 3, pix_size=pix_size, voltage=c["voltage"],
-                                           Cs=c["Cs"])["ctf"])[..., :size // 2 + 1].ravel() for c in ctfs]), size)
+        np.fft.ifftshift(optics_ctf.create(c["Dz"], (size,) * 3, pix_size=pix_size, voltage=c["voltage"], Cs=c["Cs"],
+                                           amplitude_contrast=amplitude_contrast)["ctf"])[..., :size // 2 + 1].ravel()
+        for c in ctfs]), size)
 
 
 def estimate_ctf_pair(source_x, target_x, pix_size, source_rows=None, target_rows=None, source_ctf=None,
@@ -131,15 +136,17 @@ def estimate_ctf_pair(source_x, target_x, pix_size, source_rows=None, target_row
         Rows to use, the first :data:`ROWS` of them (pass them shuffled); default: :data:`ROWS` rows spread
         evenly over the set. The target's should exclude any test rows.
     source_ctf, target_ctf : dict, optional
-        A domain's known parameters (``Dz``, ``Cs``, ``voltage``): held fixed, only the other is searched.
+        A domain's known parameters (``Dz``, ``Cs``, ``voltage``; ``amplitude_contrast`` if recorded): held
+        fixed, only the other is searched.
     voltage, Cs : float
         Held for a searched domain (kV, mm).
 
     Returns
     -------
-    dict with ``source`` and ``target`` (CTF dicts: ``Dz``, ``Cs``, ``voltage``, ``pix_size``), ``contrast``
-    (+1, or -1 when the target records contrast inverted with respect to the source), ``gain`` (the best
-    equal-defocus pair's misfit over the best pair's) and ``use`` (``gain >= MIN_GAIN``).
+    dict with ``source`` and ``target`` (CTF dicts: ``Dz``, ``Cs``, ``voltage``, ``amplitude_contrast``,
+    ``pix_size``), ``contrast`` (+1, or -1 when the target records contrast inverted with respect to the
+    source), ``gain`` (at the best pair's amplitude contrast, the best equal-defocus pair's misfit over the
+    best pair's) and ``use`` (``gain >= MIN_GAIN``).
 
     Examples
     --------
@@ -154,20 +161,25 @@ def estimate_ctf_pair(source_x, target_x, pix_size, source_rows=None, target_row
             else np.asarray(r, np.int64) for a, r in ((source_x, source_rows), (target_x, target_rows))]
     ms, vs = mean_radial_profile(source_x, rows[0][:ROWS])
     mt, vt = mean_radial_profile(target_x, rows[1][:ROWS])
-    grid = [{"Dz": float(dz), "Cs": Cs, "voltage": voltage} for dz in DEFOCUS_GRID_UM]
-    cands = [grid if known is None else [{k: float(known[k]) for k in ("Dz", "Cs", "voltage")}]
-             for known in (source_ctf, target_ctf)]
-    cs, ct = (_ctf_profiles(size, pix_size, c) for c in cands)
     var = vs + vt
     w = np.where(var > 1e-12 * var.max(), 1.0 / np.maximum(var, 1e-300), 0.0)
-    misfit, ab = _misfit((mt * cs)[:, None, :], (ms * ct)[None, :, :], w)  # M_t·CTF_s against M_s·CTF_t
-    i, j = np.unravel_index(np.argmin(misfit), misfit.shape)
-    same = _ctf_profiles(size, pix_size, grid + [c for c in (source_ctf, target_ctf) if c is not None])
-    null = _misfit(mt * same, ms * same, w)[0].min()  # one CTF for both domains
-    gain = float(null / max(misfit[i, j], 1e-300))
-    return {"source": dict(cands[0][i], pix_size=float(pix_size)),
-            "target": dict(cands[1][j], pix_size=float(pix_size)),
-            "contrast": 1 if ab[i, j] >= 0 else -1, "gain": gain, "use": bool(gain >= MIN_GAIN)}
+    grid = [{"Dz": float(dz), "Cs": Cs, "voltage": voltage} for dz in DEFOCUS_GRID_UM]
+    known = [None if c is None else {k: float(c[k]) for k in ("Dz", "Cs", "voltage")} for c in (source_ctf, target_ctf)]
+    cands = [grid if c is None else [c] for c in known]
+    recorded = [c["amplitude_contrast"] for c in (source_ctf, target_ctf) if c and "amplitude_contrast" in c]
+    fits = []
+    for a in recorded[:1] or AMPLITUDE_CONTRAST_GRID:
+        same = _ctf_profiles(size, pix_size, grid + [c for c in known if c is not None], a)
+        cs, ct = (same[:len(grid)] if c is None else _ctf_profiles(size, pix_size, [c], a) for c in known)
+        misfit, ab = _misfit((mt * cs)[:, None, :], (ms * ct)[None, :, :], w)  # M_t·CTF_s against M_s·CTF_t
+        i, j = np.unravel_index(np.argmin(misfit), misfit.shape)
+        null = _misfit(mt * same, ms * same, w)[0].min()  # one CTF for both domains
+        fits.append((misfit[i, j], null, a, cands[0][i], cands[1][j], ab[i, j]))
+    misfit, null, a, cs, ct, ab = min(fits, key=lambda f: f[0])
+    gain = float(null / max(misfit, 1e-300))
+    return {"source": dict(cs, amplitude_contrast=float(a), pix_size=float(pix_size)),
+            "target": dict(ct, amplitude_contrast=float(a), pix_size=float(pix_size)),
+            "contrast": 1 if ab >= 0 else -1, "gain": gain, "use": bool(gain >= MIN_GAIN)}
 
 
 def _misfit(a, b, w):

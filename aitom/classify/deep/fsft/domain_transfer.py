@@ -210,7 +210,8 @@ def _domain_ctfs(source, target, target_rows, config, info):
     fit = estimate_ctf_pair(source.x, target.x, spacing.pop() if spacing else 1.0,
                             rng.permutation(len(source.x)), rng.permutation(target_rows), cs, ct, **held)
     info["ctf_estimate"] = {"source_Dz": fit["source"]["Dz"], "target_Dz": fit["target"]["Dz"],
-                            "contrast": fit["contrast"], "gain": round(fit["gain"], 3), "use": fit["use"]}
+                            "amplitude_contrast": fit["target"]["amplitude_contrast"], "contrast": fit["contrast"],
+                            "gain": round(fit["gain"], 3), "use": fit["use"]}
     if not fit["use"]:
         return cs, ct, 1
     return fit["source"], fit["target"], fit["contrast"]

@@ -286,7 +286,8 @@ def _source_as_target(source, target, split, config, progress):
     if progress and fit and "why" in fit:
         tqdm.write(f"CTF not estimated from the data: {fit['why']}")
     elif progress and fit:
-        tqdm.write(f"CTF estimated from the data: source Dz {fit['source_Dz']} µm, target Dz {fit['target_Dz']} µm"
+        tqdm.write(f"CTF estimated from the data: source Dz {fit['source_Dz']} µm, target Dz {fit['target_Dz']} µm, "
+                   f"amplitude contrast {fit['amplitude_contrast']:g}"
                    f"{', target contrast inverted' if fit['contrast'] < 0 else ''} (gain {fit['gain']:.2f}: "
                    f"{'used' if fit['use'] else 'too weak, not used'})")
     if progress and config.ctf_transfer and not applied["ctf_transfer"]:
