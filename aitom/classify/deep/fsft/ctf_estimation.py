@@ -15,9 +15,13 @@ SNR: on the benchmark's four simulated cells (shrec and assemblies, target SNR 0
 −9.6 to −10.6 µm for the source's −10 µm and −4.6 to −6.6 µm for the target's −5 µm over 20 splits
 (doc/results/ctf_estimation/).
 
-The search models neither amplitude contrast nor envelopes: on synthetic particles 7-10 % amplitude contrast
-moves the estimates by 0.1-0.4 µm, an envelope shared by both domains cancels, and one on the target only reads
-as extra underfocus (0.3-0.7 µm at a B-factor of about 2000 Å²; doc/results/ctf_estimation/ctf_form.md).
+The CTF is ``sqrt(1 - A²)·sin χ + A·cos χ``, one amplitude contrast ``A`` for both domains searched with the
+defoci (:data:`AMPLITUDE_CONTRAST_GRID`; AITom's simulator has ``A = 0``, most others about 0.07-0.1).
+Without it, a shrec cell simulated with 7 % amplitude contrast and a target envelope read −7.2 µm for the
+target's −5 µm, too weakly to be used; with it −4.9 µm. Envelopes are not searched (a relative one traded
+off against defocus on the assemblies cells): one shared by both domains cancels from the cross relation, one
+on the target only moves the estimates by at most 0.4 µm down to 1/e at 0.7 Nyquist (a B-factor of 3300 Å² at
+1 nm voxels, 4700 Å² at 1.2 nm; doc/results/ctf_estimation/ctf_form.md, synthetic particles).
 
 Particles are assumed centred on one point of the box, found from each domain's mean
 (:func:`particle_centre`: a 2-voxel offset of every target volume leaves the estimate unchanged).
