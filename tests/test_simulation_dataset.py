@@ -41,7 +41,7 @@ def test_a_preset_given_as_a_dict_carries_amplitude_contrast_and_an_envelope_int
     x = [sd.simulate_subtomograms(densities(), 2, o, np.random.default_rng(0)).x for o in (op, plain)]
     assert not np.allclose(x[0], x[1])  # the amplitude term passes low frequencies the plain CTF removes
     assert abs(x[0].mean()) > 10 * abs(x[1].mean())
-    with pytest.raises(InputError, match="needs Cs, Dz, voltage"):
+    with pytest.raises(InputError, match="needs Dz, Cs, voltage"):
         sd.acquisition_op({"Cs": 2.0, "Dz": -5.0}, 0.5, 1.0)
 
 

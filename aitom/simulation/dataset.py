@@ -30,6 +30,7 @@ from tqdm import tqdm
 from aitom.errors import InputError
 from aitom.geometry.ang_loc import random_rotation_matrix
 from aitom.geometry.rotate import FourierRotator
+from aitom.image.optics import ctf as optics_ctf
 from aitom.image.vol.util import fft_mid_co
 from aitom.io.atomic import atomic_path
 from aitom.io.dataset import DATASET_FILE, TWO_DOMAIN_FORMAT, VERSION, SubtomogramSet, SubtomogramSetWriter
@@ -43,9 +44,6 @@ ACQUISITION_PRESETS = {
 defocus (um, negative = underfocus), ``voltage`` (kV). No CTF envelope, no amplitude contrast (AITom's CTF).
 A preset may also be given as such a dict, with the optional ``sigma`` (envelope, Nyquist units) and
 ``amplitude_contrast`` of :func:`aitom.image.optics.ctf.create`."""
-
-PRESET_KEYS = ("Cs", "Dz", "voltage")
-PRESET_OPTIONAL = ("sigma", "amplitude_contrast")
 
 DEFAULT_MISSING_WEDGE_ANGLE = 30.0
 """Missing-wedge half-angle in degrees (a +-60 degree tilt series)."""
@@ -87,11 +85,13 @@ def acquisition_op(preset, snr, voxel_spacing_nm, missing_wedge_angle=DEFAULT_MI
 def preset_ctf(preset):
     """The CTF parameters of ``preset`` (a key of :data:`ACQUISITION_PRESETS` or a dict of its form)."""
     if isinstance(preset, dict):
-        keys = set(preset) - set(PRESET_OPTIONAL)
-        if keys != set(PRESET_KEYS):
-            raise InputError("preset", f"a preset dict needs {', '.join(PRESET_KEYS)} (optional "
-                                       f"{', '.join(PRESET_OPTIONAL)}), got {sorted(preset)}")
-        return {k: float(v) for k, v in preset.items() if v is not None}
+        if set(preset) - set(optics_ctf.OP_OPTIONAL) != set(optics_ctf.OP_KEYS):
+            raise InputError("preset", f"a preset dict needs {', '.join(optics_ctf.OP_KEYS)} (optional "
+                                       f"{', '.join(optics_ctf.OP_OPTIONAL)}), got {sorted(preset)}")
+        try:
+            return {k: float(v) for k, v in preset.items() if v is not None}
+        except (TypeError, ValueError):
+            raise InputError("preset", f"CTF parameters must be numbers, got {preset!r}") from None
     if preset not in ACQUISITION_PRESETS:
         raise InputError("preset", f"unknown acquisition preset {preset!r}; known: {', '.join(ACQUISITION_PRESETS)}")
     return dict(ACQUISITION_PRESETS[preset])

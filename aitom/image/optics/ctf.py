@@ -14,6 +14,12 @@ import numpy as np
 from aitom.errors import InputError
 from aitom.image.vol import util as vol_util
 
+OP_KEYS = ("Dz", "Cs", "voltage")
+"""Keys of AITom's ``op['ctf']`` that :func:`create` needs (besides ``pix_size``, the voxel size in nm)."""
+
+OP_OPTIONAL = ("sigma", "amplitude_contrast")
+"""Keys of ``op['ctf']`` that :func:`create` uses where present."""
+
 
 def electron_wavelength_m(voltage_kv):
     """Relativistic electron wavelength (m) at an accelerating voltage in kV (TOM's formula).

@@ -37,16 +37,13 @@ CTF_EPSILON = 0.1
 SPECTRUM_ROWS = 300
 """Target subtomograms (at most) whose mean power spectrum shapes the noise."""
 
-CTF_KEYS = ("Dz", "Cs", "voltage", "pix_size")
-CTF_OPTIONAL = ("sigma", "amplitude_contrast")
-"""Recorded with the required keys by simulators that model them (the envelope, in Nyquist units, and the
-amplitude-contrast share of :func:`aitom.image.optics.ctf.create`); used when present."""
+CTF_KEYS = optics_ctf.OP_KEYS + ("pix_size",)
 
 
 def acquisition_ctf(dataset):
     """The CTF parameters of a data set: its ``meta['op']['ctf']`` (AITom's op dict; :data:`CTF_KEYS`, and
-    :data:`CTF_OPTIONAL` where recorded) with ``pix_size`` defaulting to its voxel spacing, or None when
-    ``Dz``, ``Cs`` or ``voltage`` is missing."""
+    the envelope and amplitude contrast where recorded, :data:`aitom.image.optics.ctf.OP_OPTIONAL`) with
+    ``pix_size`` defaulting to its voxel spacing, or None when ``Dz``, ``Cs`` or ``voltage`` is missing."""
     op = (getattr(dataset, "meta", None) or {}).get("op") or {}
     ctf = dict(op.get("ctf") or {})
     if ctf.get("pix_size") is None:
@@ -54,7 +51,7 @@ def acquisition_ctf(dataset):
     if any(ctf.get(k) is None for k in CTF_KEYS):
         return None
     try:
-        return {k: float(ctf[k]) for k in CTF_KEYS + CTF_OPTIONAL if ctf.get(k) is not None}
+        return {k: float(ctf[k]) for k in CTF_KEYS + optics_ctf.OP_OPTIONAL if ctf.get(k) is not None}
     except (TypeError, ValueError):
         raise InputError("meta['op']['ctf']", f"CTF parameters must be numbers, got {ctf!r}") from None
 
