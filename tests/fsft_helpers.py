@@ -2,6 +2,7 @@
 import numpy as np
 
 from aitom.image.optics import ctf as optics_ctf
+from aitom.image.vol import util as vol_util
 from aitom.io.dataset import SubtomogramSet
 
 from aitom.classify.deep.fsft import FSFTConfig
@@ -34,7 +35,7 @@ def ctf_particles(n, dz, snr=None, seed=0, amplitude_contrast=0.0, envelope=None
             v += np.exp(-np.sum((g - c[:, None, None, None]) ** 2, axis=0) / 2.0)
     ctf = optics_ctf.create(dz, (box,) * 3, pix_size=pix_size, voltage=300.0, Cs=2.0, sigma=envelope,
                             amplitude_contrast=amplitude_contrast)["ctf"]
-    h = np.fft.ifftshift(ctf)[..., :box // 2 + 1]
+    h = vol_util.rfft_layout(ctf)
     x = np.fft.irfftn(np.fft.rfftn(x, axes=(1, 2, 3)) * h, s=(box,) * 3, axes=(1, 2, 3)).astype(np.float32)
     if snr is not None:
         x += rng.normal(scale=np.sqrt(x.var() / snr), size=x.shape).astype(np.float32)

@@ -108,3 +108,13 @@ def test_save_class_montage(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["m.png"]
     with pytest.raises(InputError):
         montage.save_class_montage(x[0], y, ["a", "b"], tmp_path / "n.png")
+
+
+def test_rfft_layout_filters_as_the_full_shifted_spectrum_does():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(8, 8, 8))
+    h = ctf.create(Dz=-5.0, size=v.shape, pix_size=1.0)["ctf"]  # fftshift-ed, symmetric under k -> -k
+    full = np.real(np.fft.ifftn(np.fft.ifftshift(np.fft.fftshift(np.fft.fftn(v)) * h)))
+    half = np.fft.irfftn(np.fft.rfftn(v) * vol_util.rfft_layout(h), s=v.shape)
+    assert vol_util.rfft_layout(h).shape == (8, 8, 5)
+    np.testing.assert_allclose(half, full, atol=1e-12)

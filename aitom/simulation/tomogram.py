@@ -28,6 +28,7 @@ from aitom.errors import InputError
 from aitom.geometry.ang_loc import random_rotation_matrix, rotation_matrix_zyz_normalized_angle
 from aitom.geometry.rotate import rotate
 from aitom.image.optics import ctf as optics_ctf
+from aitom.image.vol import util as vol_util
 from aitom.image.vol.wedge.util import missing_wedge_rfft
 from aitom.io.particles import COORDINATE_COLUMNS
 
@@ -77,7 +78,7 @@ def ctf_rfft(shape, voxel_spacing_nm, defocus_um, voltage_kv=300.0, cs_mm=2.0, s
     """CTF of :func:`aitom.image.optics.ctf.create` in ``rfftn`` layout (un-shifted, half last axis)."""
     ctf = optics_ctf.create(defocus_um, shape, pix_size=voxel_spacing_nm, voltage=voltage_kv, Cs=cs_mm,
                             sigma=sigma)["ctf"]
-    return np.fft.ifftshift(ctf)[:, :, :shape[2] // 2 + 1].astype(np.float32)
+    return vol_util.rfft_layout(ctf).astype(np.float32)
 
 
 def place_particles(shape, radii, n_particles, rng, min_distance=None, margin=0, max_tries=1000):

@@ -33,6 +33,12 @@ def fft_mid_co(siz):
     return np.floor(np.array(_shape(siz, "siz"), dtype=np.float64) / 2.0)
 
 
+def rfft_layout(h):
+    """An ``fftshift``-ed filter (zero frequency at :func:`fft_mid_co`, symmetric under ``k -> -k``, as
+    :func:`aitom.image.optics.ctf.create` makes) in ``numpy.fft.rfftn`` layout: unshifted, last axis halved."""
+    return np.fft.ifftshift(h)[..., : h.shape[-1] // 2 + 1]
+
+
 def grid_displacement_to_center(size, mid_co=None):
     """Displacement of every voxel from a centre.
 

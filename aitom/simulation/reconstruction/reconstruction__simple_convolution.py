@@ -123,11 +123,6 @@ def _noise_output_variance(h):
     return (h2.sum() - h2[tuple(vol_util.fft_mid_co(h.shape).astype(int))]) / h.size
 
 
-def _rfft_layout(h):
-    """An ``fftshift``-ed, ``k -> -k`` symmetric 3-D filter in ``rfftn`` layout, flattened."""
-    return np.fft.ifftshift(h)[..., : h.shape[-1] // 2 + 1].ravel()
-
-
 def _rfft_multiplicity(shape):
     """Multiplicity (1 or 2) of each ``rfftn`` coefficient in the full spectrum, flattened."""
     w = np.full(shape[:-1] + (shape[-1] // 2 + 1,), 2.0)
@@ -256,11 +251,13 @@ class SimpleConvolutionReconstructor:
             proj_gain = mtf_gain = 1.0
             variance_filter = ctf * mask
             noise_gain = 1.0 / _noise_output_variance(variance_filter)
-        noise = _rfft_layout(np.sqrt(WEI_PROJ * proj ** 2 / proj_gain + (1.0 - WEI_PROJ) * mtf ** 2 / mtf_gain))
+        noise = vol_util.rfft_layout(
+            np.sqrt(WEI_PROJ * proj ** 2 / proj_gain + (1.0 - WEI_PROJ) * mtf ** 2 / mtf_gain)).ravel()
         noise *= np.where(_rfft_multiplicity(shape) == 1.0, np.sqrt(2.0), 1.0) * np.sqrt(np.prod(shape) / 2.0)
         if not noisy:
             noise[:] = 0.0
-        signal, variance = _rfft_layout(signal), _rfft_multiplicity(shape) * _rfft_layout(variance_filter) ** 2
+        signal = vol_util.rfft_layout(signal).ravel()
+        variance = _rfft_multiplicity(shape) * vol_util.rfft_layout(variance_filter).ravel() ** 2
         variance[0] = 0.0  # the mean does not count towards the variance
         support = np.flatnonzero((signal != 0) | (variance != 0) | (noise != 0))
         noise_select = np.flatnonzero(noise[support])

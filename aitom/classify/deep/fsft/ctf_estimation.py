@@ -39,6 +39,7 @@ import numpy as np
 
 from aitom.image.normalize import standardize
 from aitom.image.optics import ctf as optics_ctf
+from aitom.image.vol import util as vol_util
 
 DEFOCUS_GRID_UM = -np.round(np.arange(0.5, 15.001, 0.1), 1)
 """Candidate defoci (µm, underfocus negative) of a domain whose acquisition parameters are not known: the
@@ -121,8 +122,8 @@ def mean_radial_profile(x, rows, batch=200):
 def _ctf_profiles(size, pix_size, ctfs, amplitude_contrast=0.0):
     """Shell means of the CTF (:func:`aitom.image.optics.ctf.create`) for each dict in ``ctfs``."""
     return _shell_means(np.array([
-        np.fft.ifftshift(optics_ctf.create(c["Dz"], (size,) * 3, pix_size=pix_size, voltage=c["voltage"], Cs=c["Cs"],
-                                           amplitude_contrast=amplitude_contrast)["ctf"])[..., :size // 2 + 1].ravel()
+        vol_util.rfft_layout(optics_ctf.create(c["Dz"], (size,) * 3, pix_size=pix_size, voltage=c["voltage"],
+                                               Cs=c["Cs"], amplitude_contrast=amplitude_contrast)["ctf"]).ravel()
         for c in ctfs]), size)
 
 

@@ -29,6 +29,7 @@ from aitom.classify.deep.fsft.ctf_estimation import estimate_ctf_pair
 from aitom.errors import InputError
 from aitom.image.normalize import standardize
 from aitom.image.optics import ctf as optics_ctf
+from aitom.image.vol import util as vol_util
 from aitom.io.dataset import load_dataset
 
 CTF_EPSILON = 0.1
@@ -79,7 +80,7 @@ def with_ctf(dataset, Dz, Cs, voltage, pix_size=None):
 def _ctf_rfft(size, ctf):
     c = optics_ctf.create(ctf["Dz"], (size,) * 3, pix_size=ctf["pix_size"], voltage=ctf["voltage"], Cs=ctf["Cs"],
                           sigma=ctf.get("sigma"), amplitude_contrast=ctf.get("amplitude_contrast", 0.0))["ctf"]
-    return np.fft.ifftshift(c)[..., :size // 2 + 1]
+    return vol_util.rfft_layout(c)
 
 
 def ctf_transfer_filter(size, source_ctf, target_ctf, epsilon=CTF_EPSILON):
