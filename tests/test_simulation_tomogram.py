@@ -6,7 +6,7 @@ import scipy.fft
 from aitom.errors import InputError
 from aitom.geometry.rotate import rotate
 from aitom.image.vol.wedge.util import missing_wedge_rfft
-from aitom.simulation.tomogram import particle_radius, place_particles, simulate_tomogram
+from aitom.simulation.tomogram import ctf_rfft, particle_radius, place_particles, simulate_tomogram
 
 SHAPE = (64, 56, 40)
 
@@ -70,3 +70,16 @@ def test_errors():
         simulate_tomogram(_densities(), SHAPE, 1, rng, snr=0)
     with pytest.raises(InputError, match="tilt_range_deg"):
         missing_wedge_rfft(SHAPE, 0)
+
+
+def test_amplitude_contrast_passes_the_zero_frequency():
+    kwargs = dict(densities=_densities(), shape=SHAPE, n_particles=4, snr=None, tilt_range_deg=90,
+                  voxel_spacing_nm=1.0)
+    plain = simulate_tomogram(rng=np.random.default_rng(2), defocus_um=None, **kwargs).tomogram
+    phase_only = simulate_tomogram(rng=np.random.default_rng(2), **kwargs).tomogram
+    with_a = simulate_tomogram(rng=np.random.default_rng(2), amplitude_contrast=0.1, **kwargs).tomogram
+    # sin(chi) is 0 at the zero frequency, the amplitude term A cos(chi) is A: the mean is scaled by A
+    assert abs(phase_only.mean()) < 1e-6 * abs(plain.mean())
+    assert with_a.mean() == pytest.approx(0.1 * plain.mean(), rel=1e-3)
+    expected = scipy.fft.irfftn(scipy.fft.rfftn(plain) * ctf_rfft(SHAPE, 1.0, -5.0, amplitude_contrast=0.1), s=SHAPE)
+    np.testing.assert_allclose(with_a, expected, atol=1e-4 * np.abs(expected).max())

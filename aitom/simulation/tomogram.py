@@ -74,10 +74,10 @@ def particle_radius(density, fraction=0.01):
     return float(np.sqrt(((support - s // 2) ** 2).sum(axis=1)).max())
 
 
-def ctf_rfft(shape, voxel_spacing_nm, defocus_um, voltage_kv=300.0, cs_mm=2.0, sigma=None):
+def ctf_rfft(shape, voxel_spacing_nm, defocus_um, voltage_kv=300.0, cs_mm=2.0, sigma=None, amplitude_contrast=0.0):
     """CTF of :func:`aitom.image.optics.ctf.create` in ``rfftn`` layout (un-shifted, half last axis)."""
     ctf = optics_ctf.create(defocus_um, shape, pix_size=voxel_spacing_nm, voltage=voltage_kv, Cs=cs_mm,
-                            sigma=sigma)["ctf"]
+                            sigma=sigma, amplitude_contrast=amplitude_contrast)["ctf"]
     return vol_util.rfft_layout(ctf).astype(np.float32)
 
 
@@ -128,8 +128,8 @@ def place_particles(shape, radii, n_particles, rng, min_distance=None, margin=0,
 
 
 def simulate_tomogram(densities, shape, n_particles, rng, voxel_spacing_nm=1.0, snr=0.5, tilt_range_deg=60.0,
-                      defocus_um=-5.0, voltage_kv=300.0, cs_mm=2.0, ctf_sigma=None, min_distance=None,
-                      name="tomogram"):
+                      defocus_um=-5.0, voltage_kv=300.0, cs_mm=2.0, ctf_sigma=None, amplitude_contrast=0.0,
+                      min_distance=None, name="tomogram"):
     """Simulate a tomogram with randomly placed, rotated particles (see the module docstring).
 
     Parameters
@@ -148,8 +148,9 @@ def simulate_tomogram(densities, shape, n_particles, rng, voxel_spacing_nm=1.0, 
         Largest tilt (degrees); 90 means no missing wedge.
     defocus_um : float or None
         Defocus in micrometres (negative: underfocus, AITom convention); ``None`` applies no CTF.
-    voltage_kv, cs_mm, ctf_sigma : float
-        Microscope parameters for :func:`aitom.image.optics.ctf.create`.
+    voltage_kv, cs_mm, ctf_sigma, amplitude_contrast : float
+        Microscope parameters for :func:`aitom.image.optics.ctf.create` (``sigma``: the envelope;
+        ``amplitude_contrast``: 0 is AITom's form, microscopes have about 0.07-0.1).
     min_distance : float, optional
         Minimum centre distance (voxels); default the sum of the two particle radii.
     name : str
@@ -183,8 +184,8 @@ def simulate_tomogram(densities, shape, n_particles, rng, voxel_spacing_nm=1.0, 
         volume[region] += rotate(cubes[label], rm=rm, c1=box_centre, c2=box_centre, default_val=0.0)
 
     wedge = missing_wedge_rfft(shape, tilt_range_deg)
-    transfer = wedge if defocus_um is None else wedge * ctf_rfft(shape, voxel_spacing_nm, defocus_um,
-                                                                  voltage_kv, cs_mm, ctf_sigma)
+    transfer = wedge if defocus_um is None else wedge * ctf_rfft(shape, voxel_spacing_nm, defocus_um, voltage_kv,
+                                                                  cs_mm, ctf_sigma, amplitude_contrast)
     signal = scipy.fft.irfftn(scipy.fft.rfftn(volume) * transfer, s=shape).astype(np.float32)
     if snr is not None:
         noise = scipy.fft.irfftn(scipy.fft.rfftn(rng.standard_normal(shape, dtype=np.float32)) * wedge, s=shape)
