@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from aitom.classify.deep.fsft.ctf_estimation import MIN_GAIN, estimate_ctf_pair
+from aitom.classify.deep.fsft.ctf_estimation import MIN_DELTA_CHI2, estimate_ctf_pair
 from aitom.classify.deep.fsft.domain_transfer import TransferredVolumes, source_as_target
 from aitom.errors import InputError
 from aitom.io.dataset import SubtomogramSet
@@ -17,7 +17,7 @@ def test_estimate_finds_both_defoci_and_the_contrast_sign(domains):
     source, target = domains
     fit = estimate_ctf_pair(source, target, 1.0)
     assert abs(fit["source"]["Dz"] + 10.0) <= 1.0 and abs(fit["target"]["Dz"] + 5.0) <= 1.0
-    assert fit["use"] and fit["gain"] >= MIN_GAIN and fit["contrast"] == 1
+    assert fit["use"] and fit["delta_chi2"] >= MIN_DELTA_CHI2 and fit["contrast"] == 1
     assert fit["source"]["amplitude_contrast"] == fit["target"]["amplitude_contrast"] == 0.0  # AITom's CTF form
     assert fit["source"]["pix_size"] == 1.0 and fit["target"]["voltage"] == 300.0
     inverted = estimate_ctf_pair(source, -target, 1.0)
@@ -39,7 +39,7 @@ def test_estimate_holds_for_another_simulators_ctf_form():
 def test_one_domain_against_itself_is_not_a_ctf_difference(domains):
     _, target = domains
     fit = estimate_ctf_pair(target, target, 1.0, source_rows=np.arange(200), target_rows=np.arange(200, 400))
-    assert not fit["use"] and fit["gain"] < MIN_GAIN
+    assert not fit["use"] and fit["delta_chi2"] < MIN_DELTA_CHI2
 
 
 def test_source_as_target_estimates_what_the_data_sets_do_not_record(domains):

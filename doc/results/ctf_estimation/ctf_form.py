@@ -17,7 +17,7 @@ from fsft_helpers import ctf_particles  # noqa: E402
 CASES = [(0.0, None, None), (0.07, None, None), (0.1, None, None), (0.07, 0.6, 0.6), (0.07, 1.0, None),
          (0.07, None, 1.5), (0.07, None, 1.0), (0.07, None, 0.7), (0.07, None, 0.5)]
 print("Truth: source −10 µm, target −5 µm. `A`: amplitude contrast (both domains); σ: envelope (– none).\n")
-print("| voxel (nm) | A | σ source | σ target | estimate (source, target) µm | A found | gain | used |")
+print("| voxel (nm) | A | σ source | σ target | estimate (source, target) µm | A found | χ² drop | used |")
 print("|---|---|---|---|---|---|---|---|")
 for pix_size in (1.0, 1.2):
     for a, sigma_s, sigma_t in CASES:
@@ -26,4 +26,4 @@ for pix_size in (1.0, 1.2):
             ctf_particles(400, -5.0, 0.1, 1, amplitude_contrast=a, envelope=sigma_t, pix_size=pix_size, box=28),
             pix_size)
         print(f"| {pix_size} | {a} | {sigma_s or '–'} | {sigma_t or '–'} | {fit['source']['Dz']}, "
-              f"{fit['target']['Dz']} | {fit['target']['amplitude_contrast']} | {fit['gain']:.2f} | {'yes' if fit['use'] else 'no'} |", flush=True)
+              f"{fit['target']['Dz']} | {fit['target']['amplitude_contrast']} | {fit['delta_chi2']:.1f} | {'yes' if fit['use'] else 'no'} |", flush=True)

@@ -87,6 +87,10 @@ class FSFTConfig:
             the shots and the unlabelled pool for the target, never the test set), used when the fit
             explains the domains' difference; 'always': estimate both, ignoring recorded parameters (the
             benchmark's check of the blind path); 'never': recorded parameters only.
+        ctf_epsilon: the regularisation ε of the source CTF's inverse in the transfer filter
+            ``CTF_t·CTF_s / (CTF_s² + ε²)`` (``domain_transfer.ctf_transfer_filter``): shells where the source CTF
+            is near a zero get less than the target's CTF. Chosen on the shrec set's validation score
+            (doc/results/tuning_ctf_epsilon/).
         source_noise_share: with the CTF transfer, each read of a source volume is also mixed with noise
             shaped like the unlabelled target pool's power spectrum, the source keeping a share of the
             variance drawn log-uniformly in [source_noise_share, 1]; None: the filter alone. Both chosen
@@ -161,6 +165,7 @@ class FSFTConfig:
     lr_schedule: str = _field("cosine", "1", "2.1", "2.2", "3")
     ctf_transfer: bool = _field(True, "1", "2.1", "2.2", "3")
     ctf_estimation: str = _field("missing", "1", "2.1", "2.2", "3")
+    ctf_epsilon: float = _field(0.1, "1", "2.1", "2.2", "3")
     source_noise_share: float = _field(0.05, "1", "2.1", "2.2", "3")
     rotation_averaging: bool = _field(True, "1", "2.1", "2.2", "3")  # every stage reports accuracies with it
     shots: int = _field(5, "split")
@@ -186,7 +191,7 @@ class FSFTConfig:
             (("pseudo_label_fraction",), False, lambda v: finite(v) and 0 < v <= 1, "in (0, 1]"),
             (("dcd_pairs_per_group", "finetune_epochs", "self_training_epochs"), True,
              lambda v: is_int(v) and v >= 0, "None or an integer >= 0"),
-            (("lr_stage1", "lr_stage2_1", "lr_stage2_2", "lr_stage3", "bn_epsilon"), False,
+            (("lr_stage1", "lr_stage2_1", "lr_stage2_2", "lr_stage3", "bn_epsilon", "ctf_epsilon"), False,
              lambda v: finite(v) and v > 0, "a finite number > 0"),
             (("source_noise_share",), True, lambda v: finite(v) and 0 < v <= 1, "None or in (0, 1]"),
             (("finetune_lr",), True, lambda v: finite(v) and v > 0, "None or a finite number > 0"),

@@ -6,7 +6,7 @@ network trained on the one learns frequencies the other hardly carries. When bot
 parameters are known (AITom's ``op['ctf']``: ``Dz`` µm, negative underfocus; ``Cs`` mm; ``voltage`` kV;
 ``pix_size`` nm), every source volume's spectrum is multiplied by the regularised ratio
 
-    H = CTF_t · CTF_s / (CTF_s² + ε²)        (ε = :data:`CTF_EPSILON`)
+    H = CTF_t · CTF_s / (CTF_s² + ε²)        (ε = ``config.ctf_epsilon``)
 
 which replaces the source CTF by the target's where the source CTF is not near a zero
 (:func:`ctf_transfer_filter`). A domain without recorded parameters gets its defocus estimated from the
@@ -25,6 +25,7 @@ import copy
 
 import numpy as np
 
+from aitom.classify.deep.fsft.config import FSFTConfig
 from aitom.classify.deep.fsft.ctf_estimation import estimate_ctf_pair
 from aitom.errors import InputError
 from aitom.image.normalize import standardize
@@ -32,8 +33,9 @@ from aitom.image.optics import ctf as optics_ctf
 from aitom.image.vol import util as vol_util
 from aitom.io.dataset import load_dataset
 
-CTF_EPSILON = 0.1
-"""Regularisation of the source CTF's inverse: frequencies where ``|CTF_s| << ε`` are suppressed."""
+CTF_EPSILON = FSFTConfig.ctf_epsilon
+"""Regularisation of the source CTF's inverse (the default of ``FSFTConfig.ctf_epsilon``): frequencies where
+``|CTF_s| << ε`` are suppressed."""
 
 SPECTRUM_ROWS = 300
 """Target subtomograms (at most) whose mean power spectrum shapes the noise."""
@@ -180,7 +182,7 @@ def source_as_target(source, target, target_rows, config):
     cs, ct, contrast = _domain_ctfs(source, target, target_rows, config, info)
     if cs is None or ct is None:
         return source.x, info
-    h = contrast * ctf_transfer_filter(source.x.shape[1], cs, ct)
+    h = contrast * ctf_transfer_filter(source.x.shape[1], cs, ct, config.ctf_epsilon)
     info["ctf_transfer"] = True
     amplitude = None
     if config.source_noise_share is not None and len(target_rows):
@@ -209,7 +211,7 @@ def _domain_ctfs(source, target, target_rows, config, info):
                             rng.permutation(len(source.x)), rng.permutation(target_rows), cs, ct, **held)
     info["ctf_estimate"] = {"source_Dz": fit["source"]["Dz"], "target_Dz": fit["target"]["Dz"],
                             "amplitude_contrast": fit["target"]["amplitude_contrast"], "contrast": fit["contrast"],
-                            "gain": round(fit["gain"], 3), "use": fit["use"]}
+                            "delta_chi2": round(fit["delta_chi2"], 1), "use": fit["use"]}
     if not fit["use"]:
         return cs, ct, 1
     return fit["source"], fit["target"], fit["contrast"]

@@ -288,7 +288,7 @@ def _source_as_target(source, target, split, config, progress):
     elif progress and fit:
         tqdm.write(f"CTF estimated from the data: source Dz {fit['source_Dz']} µm, target Dz {fit['target_Dz']} µm, "
                    f"amplitude contrast {fit['amplitude_contrast']:g}"
-                   f"{', target contrast inverted' if fit['contrast'] < 0 else ''} (gain {fit['gain']:.2f}: "
+                   f"{', target contrast inverted' if fit['contrast'] < 0 else ''} (χ² drop {fit['delta_chi2']:.1f}: "
                    f"{'used' if fit['use'] else 'too weak, not used'})")
     if progress and config.ctf_transfer and not applied["ctf_transfer"]:
         tqdm.write("CTF transfer off: no acquisition parameters (meta['op']['ctf'] with Dz, Cs, voltage; the "
