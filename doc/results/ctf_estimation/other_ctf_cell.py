@@ -6,7 +6,9 @@ target only, an envelope 1/e at Nyquist (``sigma`` 1.0, a B-factor of about 1600
 than AITom's might. ``source_only`` and ``fsft`` use the recorded parameters (amplitude contrast and envelope
 included); ``[ctf_estimation=always]`` ignores them and estimates both defoci (the search models neither
 term); ``[ctf_transfer=false]`` reads the source as stored; ``target_oracle`` is the ceiling.
-Usage: python doc/results/ctf_estimation/other_ctf_cell.py SEEDS METHODS  (writes other_ctf/runs.csv)
+The same CTF form on the assemblies set (28³ at 1.2 nm, as the benchmark's assemblies cells) with STRUCTURES
+``assemblies``.
+Usage: python doc/results/ctf_estimation/other_ctf_cell.py SEEDS METHODS [STRUCTURES]  (writes other_ctf/runs.csv)
 """
 import sys
 
@@ -15,8 +17,11 @@ from aitom.classify.deep.fsft.experiment import run_experiment
 SOURCE = {"Cs": 2.2, "Dz": -10.0, "voltage": 300.0, "amplitude_contrast": 0.07}
 TARGET = {"Cs": 2.0, "Dz": -5.0, "voltage": 300.0, "amplitude_contrast": 0.07, "sigma": 1.0}
 
+VOXEL_NM = {"shrec": 1.0, "assemblies": 1.2}
+
 seeds = [int(s) for s in sys.argv[1].split(",")]
 methods = sys.argv[2].split(";")
+structures = sys.argv[3] if len(sys.argv) > 3 else "shrec"
 run_experiment("doc/results/ctf_estimation/other_ctf", target_snrs=(0.1,), seeds=seeds, methods=methods,
-               data_dir="runs/other-ctf-data", progress=False, structures="shrec", n_per_class=(100, 200),
-               voxel_spacing_nm=1.0, source_preset=SOURCE, target_preset=TARGET)
+               data_dir="runs/other-ctf-data", progress=False, structures=structures, n_per_class=(100, 200),
+               voxel_spacing_nm=VOXEL_NM[structures], source_preset=SOURCE, target_preset=TARGET)

@@ -20,8 +20,10 @@ defoci (:data:`AMPLITUDE_CONTRAST_GRID`; AITom's simulator has ``A = 0``, most o
 Without it, a shrec cell simulated with 7 % amplitude contrast and a target envelope read −7.2 µm for the
 target's −5 µm, too weakly to be used; with it −4.9 µm. Envelopes are not searched (a relative one traded
 off against defocus on the assemblies cells): one shared by both domains cancels from the cross relation, one
-on the target only moves the estimates by at most 0.4 µm down to 1/e at 0.7 Nyquist (a B-factor of 3300 Å² at
-1 nm voxels, 4700 Å² at 1.2 nm; doc/results/ctf_estimation/ctf_form.md, synthetic particles).
+on the target only moves the estimates by at most 0.5 µm down to 1/e at 0.7 Nyquist (a B-factor of 3300 Å² at
+1 nm voxels, 4700 Å² at 1.2 nm; doc/results/ctf_estimation/ctf_form.md, synthetic particles). A much stronger
+target envelope (1/e at half Nyquist, 9200 Å² at 1.2 nm) is read as a smaller target defocus (−2.5 µm for −5) and
+used: the χ² test asks whether the two domains' CTFs differ, not whether the model fits.
 
 Particles are assumed centred on one point of the box, found from each domain's mean
 (:func:`particle_centre`: a 2-voxel offset of every target volume leaves the estimate unchanged).
@@ -153,8 +155,8 @@ def estimate_ctf_pair(source_x, target_x, pix_size, source_rows=None, target_row
     -------
     dict with ``source`` and ``target`` (CTF dicts: ``Dz``, ``Cs``, ``voltage``, ``amplitude_contrast``,
     ``pix_size``), ``contrast`` (+1, or -1 when the target records contrast inverted with respect to the
-    source), ``delta_chi2`` (at the best pair's amplitude contrast, the best equal-defocus pair's χ² less the
-    best pair's) and ``use`` (``delta_chi2 >= MIN_DELTA_CHI2``).
+    source), ``chi2`` (the best pair's), ``delta_chi2`` (at the best pair's amplitude contrast, the best
+    equal-defocus pair's χ² less the best pair's) and ``use`` (``delta_chi2 >= MIN_DELTA_CHI2``).
 
     Examples
     --------
@@ -185,7 +187,8 @@ def estimate_ctf_pair(source_x, target_x, pix_size, source_rows=None, target_row
     delta = float(null - chi2)
     return {"source": dict(cs, amplitude_contrast=float(a), pix_size=float(pix_size)),
             "target": dict(ct, amplitude_contrast=float(a), pix_size=float(pix_size)),
-            "contrast": 1 if g >= 0 else -1, "delta_chi2": delta, "use": bool(delta >= MIN_DELTA_CHI2)}
+            "contrast": 1 if g >= 0 else -1, "chi2": float(chi2), "delta_chi2": delta,
+            "use": bool(delta >= MIN_DELTA_CHI2)}
 
 
 def _chi2(mt, vt, ms, vs, cs, ct, iterations=6):
