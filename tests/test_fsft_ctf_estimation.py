@@ -74,3 +74,16 @@ def test_the_estimate_follows_particles_centred_off_the_box_centre(domains):
     np.testing.assert_allclose(particle_centre(shifted[:200].mean(0)), (14, 11, 13),
                                atol=0.3)
     assert estimate_ctf_pair(source, shifted, 1.0)["target"]["Dz"] == estimate_ctf_pair(source, target, 1.0)["target"]["Dz"]
+
+
+def test_chi2_is_zero_at_the_true_pair_and_finds_the_scale_and_sign():
+    from aitom.classify.deep.fsft.ctf_estimation import _chi2
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=20)
+    ctfs = np.stack([np.sin(np.linspace(0, k, 20)) for k in (3.0, 6.0, 9.0)])  # three candidate CTF profiles
+    ms, mt = ctfs[0] * d, -2.5 * ctfs[2] * d  # source CTF 0, target CTF 2, contrast inverted and scaled
+    var = np.full(20, 0.01)
+    chi2, g = _chi2(mt, var, ms, var, ctfs, ctfs)
+    assert np.unravel_index(np.argmin(chi2), chi2.shape) == (0, 2)
+    assert chi2[0, 2] == pytest.approx(0.0, abs=1e-9) and g[0, 2] == pytest.approx(-2.5)
+    assert np.diagonal(chi2).min() > 100  # no equal pair explains it
