@@ -2,7 +2,6 @@
 import numpy as np
 
 from aitom.image.optics import ctf as optics_ctf
-from aitom.image.vol import util as vol_util
 from aitom.io.dataset import SubtomogramSet
 
 from aitom.classify.deep.fsft import FSFTConfig
@@ -23,7 +22,7 @@ def blob_set(n_per_class, n_classes=3, box=16, shift=0.0, noise=1.0, seed=0):
 def ctf_particles(n, dz, snr=None, seed=0, amplitude_contrast=0.0, envelope=None, pix_size=1.0, box=24):
     """``n`` centred particles in ``box``³ (a thin shell of radius 5-7 voxels and four small blobs each, at
     random) through a CTF of defocus ``dz`` µm, Cs 2.0 mm, 300 kV (``amplitude_contrast`` and ``envelope``:
-    :func:`aitom.image.optics.ctf.create`'s ``amplitude_contrast`` and ``sigma``), with white noise at ``snr``
+    :func:`aitom.image.optics.ctf.rfft_from_op`'s ``amplitude_contrast`` and ``sigma``), with white noise at ``snr``
     (variance ratio) when given."""
     rng = np.random.default_rng(seed)
     g = np.indices((box,) * 3) - box // 2
@@ -33,9 +32,8 @@ def ctf_particles(n, dz, snr=None, seed=0, amplitude_contrast=0.0, envelope=None
         v += np.exp(-(r - rng.uniform(5, 7)) ** 2 / 0.5)
         for c in rng.normal(scale=3.0, size=(4, 3)):
             v += np.exp(-np.sum((g - c[:, None, None, None]) ** 2, axis=0) / 2.0)
-    ctf = optics_ctf.create(dz, (box,) * 3, pix_size=pix_size, voltage=300.0, Cs=2.0, sigma=envelope,
-                            amplitude_contrast=amplitude_contrast)["ctf"]
-    h = vol_util.rfft_layout(ctf)
+    h = optics_ctf.rfft_from_op({"Dz": dz, "Cs": 2.0, "voltage": 300.0, "pix_size": pix_size, "sigma": envelope,
+                                 "amplitude_contrast": amplitude_contrast}, (box,) * 3)
     x = np.fft.irfftn(np.fft.rfftn(x, axes=(1, 2, 3)) * h, s=(box,) * 3, axes=(1, 2, 3)).astype(np.float32)
     if snr is not None:
         x += rng.normal(scale=np.sqrt(x.var() / snr), size=x.shape).astype(np.float32)

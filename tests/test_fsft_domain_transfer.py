@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from aitom.classify.deep.fsft.domain_transfer import (CTF_EPSILON, TransferredVolumes, _ctf_rfft, acquisition_ctf,
-                                                      ctf_transfer_filter, mean_amplitude_spectrum, source_as_target)
+from aitom.classify.deep.fsft.domain_transfer import (CTF_EPSILON, TransferredVolumes, acquisition_ctf, ctf_transfer_filter,
+                                                      mean_amplitude_spectrum, source_as_target)
 from aitom.errors import InputError
+from aitom.image.optics.ctf import rfft_from_op
 from aitom.io.dataset import SubtomogramSet
 from fsft_helpers import blob_set, tiny_config
 
@@ -48,7 +49,7 @@ def test_with_ctf_gives_a_dj_list_or_a_set_its_acquisition_parameters():
 
 def test_transfer_filter_puts_the_target_ctf_where_the_source_ctf_is_not_near_zero():
     size = 28
-    cs, ct = _ctf_rfft(size, SOURCE_CTF), _ctf_rfft(size, TARGET_CTF)
+    cs, ct = (rfft_from_op(c, (size,) * 3) for c in (SOURCE_CTF, TARGET_CTF))
     h = ctf_transfer_filter(size, SOURCE_CTF, TARGET_CTF)
     strong = np.abs(cs) > 5 * CTF_EPSILON
     assert strong.sum() > 1000

@@ -54,6 +54,17 @@ def test_ctf_bad_input():
         ctf.create(Dz=-5.0, size=(8, 8, 8), pix_size=0.0)
 
 
+def test_ctf_rfft_from_op_is_create_on_the_rfft_grid():
+    op = {"Dz": -4.0, "Cs": 2.2, "voltage": 200.0, "pix_size": 0.8, "sigma": 0.7, "amplitude_contrast": 0.07}
+    full = ctf.create(-4.0, (10, 12, 9), pix_size=0.8, voltage=200.0, Cs=2.2, sigma=0.7, amplitude_contrast=0.07)
+    c = ctf.rfft_from_op(op, (10, 12, 9))
+    assert c.shape == (10, 12, 5)
+    np.testing.assert_array_equal(c, np.fft.ifftshift(full["ctf"])[..., :5])
+    assert c[0, 0, 0] == pytest.approx(0.07)  # the amplitude term at the zero frequency
+    with pytest.raises(InputError, match=r"op\['ctf'\].*needs pix_size"):
+        ctf.rfft_from_op({"Dz": -4.0, "Cs": 2.2, "voltage": 200.0}, (8, 8, 8))
+
+
 def test_wedge_mask_semantics():
     m = wedge_mask((32, 32, 32), 30)
     c = 16

@@ -6,7 +6,8 @@ import scipy.fft
 from aitom.errors import InputError
 from aitom.geometry.rotate import rotate
 from aitom.image.vol.wedge.util import missing_wedge_rfft
-from aitom.simulation.tomogram import ctf_rfft, particle_radius, place_particles, simulate_tomogram
+from aitom.image.optics.ctf import rfft_from_op
+from aitom.simulation.tomogram import particle_radius, place_particles, simulate_tomogram
 
 SHAPE = (64, 56, 40)
 
@@ -81,5 +82,5 @@ def test_amplitude_contrast_passes_the_zero_frequency():
     # sin(chi) is 0 at the zero frequency, the amplitude term A cos(chi) is A: the mean is scaled by A
     assert abs(phase_only.mean()) < 1e-6 * abs(plain.mean())
     assert with_a.mean() == pytest.approx(0.1 * plain.mean(), rel=1e-3)
-    expected = scipy.fft.irfftn(scipy.fft.rfftn(plain) * ctf_rfft(SHAPE, 1.0, -5.0, amplitude_contrast=0.1), s=SHAPE)
+    expected = scipy.fft.irfftn(scipy.fft.rfftn(plain) * rfft_from_op({"Dz": -5.0, "Cs": 2.0, "voltage": 300.0, "pix_size": 1.0, "amplitude_contrast": 0.1}, SHAPE), s=SHAPE)
     np.testing.assert_allclose(with_a, expected, atol=1e-4 * np.abs(expected).max())

@@ -28,7 +28,6 @@ from aitom.errors import InputError
 from aitom.geometry.ang_loc import random_rotation_matrix, rotation_matrix_zyz_normalized_angle
 from aitom.geometry.rotate import rotate
 from aitom.image.optics import ctf as optics_ctf
-from aitom.image.vol import util as vol_util
 from aitom.image.vol.wedge.util import missing_wedge_rfft
 from aitom.io.particles import COORDINATE_COLUMNS
 
@@ -72,13 +71,6 @@ def particle_radius(density, fraction=0.01):
     if len(support) == 0:
         return 0.0
     return float(np.sqrt(((support - s // 2) ** 2).sum(axis=1)).max())
-
-
-def ctf_rfft(shape, voxel_spacing_nm, defocus_um, voltage_kv=300.0, cs_mm=2.0, sigma=None, amplitude_contrast=0.0):
-    """CTF of :func:`aitom.image.optics.ctf.create` in ``rfftn`` layout (un-shifted, half last axis)."""
-    ctf = optics_ctf.create(defocus_um, shape, pix_size=voxel_spacing_nm, voltage=voltage_kv, Cs=cs_mm,
-                            sigma=sigma, amplitude_contrast=amplitude_contrast)["ctf"]
-    return vol_util.rfft_layout(ctf).astype(np.float32)
 
 
 def place_particles(shape, radii, n_particles, rng, min_distance=None, margin=0, max_tries=1000):
@@ -184,8 +176,11 @@ def simulate_tomogram(densities, shape, n_particles, rng, voxel_spacing_nm=1.0, 
         volume[region] += rotate(cubes[label], rm=rm, c1=box_centre, c2=box_centre, default_val=0.0)
 
     wedge = missing_wedge_rfft(shape, tilt_range_deg)
-    transfer = wedge if defocus_um is None else wedge * ctf_rfft(shape, voxel_spacing_nm, defocus_um, voltage_kv,
-                                                                  cs_mm, ctf_sigma, amplitude_contrast)
+    transfer = wedge
+    if defocus_um is not None:
+        op_ctf = {"Dz": defocus_um, "Cs": cs_mm, "voltage": voltage_kv, "pix_size": voxel_spacing_nm,
+                  "sigma": ctf_sigma, "amplitude_contrast": amplitude_contrast}
+        transfer = wedge * optics_ctf.rfft_from_op(op_ctf, shape).astype(np.float32)
     signal = scipy.fft.irfftn(scipy.fft.rfftn(volume) * transfer, s=shape).astype(np.float32)
     if snr is not None:
         noise = scipy.fft.irfftn(scipy.fft.rfftn(rng.standard_normal(shape, dtype=np.float32)) * wedge, s=shape)

@@ -90,6 +90,27 @@ def create(Dz, size, pix_size=0.72, voltage=300.0, Cs=2.0, sigma=None, amplitude
     return {"ctf": ctf, "amplitude": amplitude}
 
 
+def rfft_from_op(op_ctf, size):
+    """The CTF an ``op['ctf']`` dict describes (:data:`OP_KEYS` and ``pix_size``; :data:`OP_OPTIONAL` keys where
+    present), on the ``numpy.fft.rfftn`` grid of a volume of shape ``size``: unshifted, last axis halved, float64.
+
+    The one place the simulator, the source transfer and the defocus estimate build a CTF to multiply a
+    spectrum by.
+
+    Examples
+    --------
+    >>> c = rfft_from_op({"Dz": -5.0, "Cs": 2.0, "voltage": 300.0, "pix_size": 1.0}, (8, 8, 8))
+    >>> c.shape, float(c[0, 0, 0])
+    ((8, 8, 5), 0.0)
+    """
+    missing = [k for k in OP_KEYS + ("pix_size",) if k not in op_ctf]
+    if missing:
+        raise InputError("op['ctf']", f"needs {', '.join(missing)}; has {', '.join(sorted(op_ctf)) or 'nothing'}")
+    c = create(op_ctf["Dz"], size, pix_size=op_ctf["pix_size"], voltage=op_ctf["voltage"], Cs=op_ctf["Cs"],
+               sigma=op_ctf.get("sigma"), amplitude_contrast=op_ctf.get("amplitude_contrast", 0.0))["ctf"]
+    return vol_util.rfft_layout(c)
+
+
 def apply_ctf(v, ctf):
     """Filter a volume by an ``fftshift``-ed CTF.
 

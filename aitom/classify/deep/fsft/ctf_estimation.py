@@ -44,7 +44,6 @@ import numpy as np
 
 from aitom.image.normalize import standardize
 from aitom.image.optics import ctf as optics_ctf
-from aitom.image.vol import util as vol_util
 
 DEFOCUS_GRID_UM = -np.round(np.arange(0.5, 15.001, 0.1), 1)
 """Candidate defoci (µm, underfocus negative) of a domain whose acquisition parameters are not known: the
@@ -125,11 +124,11 @@ def mean_radial_profile(x, rows, batch=200):
 
 
 def _ctf_profiles(size, pix_size, ctfs, amplitude_contrast=0.0):
-    """Shell means of the CTF (:func:`aitom.image.optics.ctf.create`) for each dict in ``ctfs``."""
-    return _shell_means(np.array([
-        vol_util.rfft_layout(optics_ctf.create(c["Dz"], (size,) * 3, pix_size=pix_size, voltage=c["voltage"],
-                                               Cs=c["Cs"], amplitude_contrast=amplitude_contrast)["ctf"]).ravel()
-        for c in ctfs]), size)
+    """Shell means of the CTF (:func:`aitom.image.optics.ctf.rfft_from_op`) for each dict in ``ctfs``, at
+    ``pix_size`` and ``amplitude_contrast``."""
+    return _shell_means(np.array([optics_ctf.rfft_from_op(dict(c, pix_size=pix_size,
+                                                                amplitude_contrast=amplitude_contrast),
+                                                          (size,) * 3).ravel() for c in ctfs]), size)
 
 
 def estimate_ctf_pair(source_x, target_x, pix_size, source_rows=None, target_rows=None, source_ctf=None,

@@ -30,7 +30,6 @@ from aitom.classify.deep.fsft.ctf_estimation import estimate_ctf_pair
 from aitom.errors import InputError
 from aitom.image.normalize import standardize
 from aitom.image.optics import ctf as optics_ctf
-from aitom.image.vol import util as vol_util
 from aitom.io.dataset import load_dataset
 
 CTF_EPSILON = FSFTConfig.ctf_epsilon
@@ -79,12 +78,6 @@ def with_ctf(dataset, Dz, Cs, voltage, pix_size=None):
     return out
 
 
-def _ctf_rfft(size, ctf):
-    c = optics_ctf.create(ctf["Dz"], (size,) * 3, pix_size=ctf["pix_size"], voltage=ctf["voltage"], Cs=ctf["Cs"],
-                          sigma=ctf.get("sigma"), amplitude_contrast=ctf.get("amplitude_contrast", 0.0))["ctf"]
-    return vol_util.rfft_layout(c)
-
-
 def ctf_transfer_filter(size, source_ctf, target_ctf, epsilon=CTF_EPSILON):
     """``CTF_t · CTF_s / (CTF_s² + ε²)`` on the ``rfftn`` grid of a ``size``³ box, float32.
 
@@ -98,7 +91,7 @@ def ctf_transfer_filter(size, source_ctf, target_ctf, epsilon=CTF_EPSILON):
     if source_ctf["pix_size"] != target_ctf["pix_size"]:
         raise InputError("op['ctf']['pix_size']", f"source {source_ctf['pix_size']} nm and target "
                                                   f"{target_ctf['pix_size']} nm voxels differ")
-    cs, ct = _ctf_rfft(size, source_ctf), _ctf_rfft(size, target_ctf)
+    cs, ct = (optics_ctf.rfft_from_op(c, (size,) * 3) for c in (source_ctf, target_ctf))
     return (ct * cs / (cs * cs + epsilon ** 2)).astype(np.float32)
 
 
