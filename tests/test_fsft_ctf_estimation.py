@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from aitom.classify.deep.fsft.ctf_estimation import MIN_DELTA_CHI2, estimate_ctf_pair
-from aitom.classify.deep.fsft.domain_transfer import TransferredVolumes, source_as_target
+from aitom.classify.deep.fsft.domain_transfer import TransferredVolumes, ctf_transfer_filter, source_as_target
 from aitom.errors import InputError
 from aitom.io.dataset import SubtomogramSet
 from fsft_helpers import ctf_particles, tiny_config
@@ -34,6 +34,22 @@ def test_estimate_holds_for_another_simulators_ctf_form():
     fit = estimate_ctf_pair(source, target, 1.2)
     assert abs(fit["source"]["Dz"] + 10.0) <= 0.5 and abs(fit["target"]["Dz"] + 5.0) <= 0.5
     assert fit["use"] and fit["contrast"] == 1 and fit["target"]["amplitude_contrast"] >= 0.05
+
+
+def test_a_wrong_voxel_size_rescales_the_defoci_and_keeps_the_transfer():
+    # data at 1.2 nm read as 1.0 nm (a set that records no voxel size): the CTF on the voxel grid is fixed by
+    # λ·Dz/pix², so the estimates scale by (1.0/1.2)² and the source transferred with them is the same
+    source = ctf_particles(300, -10.0, seed=0, pix_size=1.2)
+    target = ctf_particles(400, -5.0, snr=0.2, seed=1, pix_size=1.2)
+    right, wrong = (estimate_ctf_pair(source, target, p) for p in (1.2, 1.0))
+    assert right["use"] and wrong["use"]
+    for domain in ("source", "target"):
+        assert wrong[domain]["Dz"] == pytest.approx(right[domain]["Dz"] / 1.44, abs=0.3)
+    as_target = ctf_particles(50, -5.0, seed=0, pix_size=1.2).ravel()  # the first 50 source particles, target CTF
+    spectra = np.fft.rfftn(source[:50], axes=(1, 2, 3))
+    scores = [np.corrcoef(np.fft.irfftn(spectra * ctf_transfer_filter(24, f["source"], f["target"]), s=(24,) * 3,
+                                        axes=(1, 2, 3)).ravel(), as_target)[0, 1] for f in (right, wrong)]
+    assert scores[0] > 0.95 and scores[1] > scores[0] - 0.02
 
 
 def test_one_domain_against_itself_is_not_a_ctf_difference(domains):

@@ -7,12 +7,15 @@ than AITom's might. ``source_only`` and ``fsft`` use the recorded parameters (am
 included); ``[ctf_estimation=always]`` ignores them and estimates both defoci (the search models neither
 term); ``[ctf_transfer=false]`` reads the source as stored; ``target_oracle`` is the ceiling.
 The same CTF form on the assemblies set (28³ at 1.2 nm, as the benchmark's assemblies cells) with STRUCTURES
-``assemblies``.
-Usage: python doc/results/ctf_estimation/other_ctf_cell.py SEEDS METHODS [STRUCTURES]  (writes other_ctf/runs.csv)
+``assemblies``. With ``bare`` after STRUCTURES both sets lose their voxel spacing and acquisition parameters, as
+subtomograms from a tool that records neither arrive: the estimate then works in a 1.0 nm voxel it assumes
+(written to other_ctf_bare/runs.csv).
+Usage: python doc/results/ctf_estimation/other_ctf_cell.py SEEDS METHODS [STRUCTURES [bare]]
 """
 import sys
 
-from aitom.classify.deep.fsft.experiment import run_experiment
+from aitom.classify.deep.fsft.experiment import run_experiment, simulated_cell
+from aitom.io.dataset import SubtomogramSet
 
 SOURCE = {"Cs": 2.2, "Dz": -10.0, "voltage": 300.0, "amplitude_contrast": 0.07}
 TARGET = {"Cs": 2.0, "Dz": -5.0, "voltage": 300.0, "amplitude_contrast": 0.07, "sigma": 1.0}
@@ -22,6 +25,17 @@ VOXEL_NM = {"shrec": 1.0, "assemblies": 1.2}
 seeds = [int(s) for s in sys.argv[1].split(",")]
 methods = sys.argv[2].split(";")
 structures = sys.argv[3] if len(sys.argv) > 3 else "shrec"
-run_experiment("doc/results/ctf_estimation/other_ctf", target_snrs=(0.1,), seeds=seeds, methods=methods,
-               data_dir="runs/other-ctf-data", progress=False, structures=structures, n_per_class=(100, 200),
-               voxel_spacing_nm=VOXEL_NM[structures], source_preset=SOURCE, target_preset=TARGET)
+bare = sys.argv[4:] == ["bare"]
+cell = dict(structures=structures, n_per_class=(100, 200), voxel_spacing_nm=VOXEL_NM[structures],
+            source_preset=SOURCE, target_preset=TARGET)
+
+
+def bare_cell(source_snr, target_snr):
+    """The cell without voxel spacing or acquisition parameters."""
+    sets = simulated_cell("runs/other-ctf-data", source_snr, target_snr, progress=False, **cell)
+    return tuple(SubtomogramSet(s.x, s.y, s.class_names) for s in sets)
+
+
+run_experiment("doc/results/ctf_estimation/other_ctf" + ("_bare" if bare else ""), target_snrs=(0.1,), seeds=seeds,
+               methods=methods, data_dir="runs/other-ctf-data", progress=False, simulate=bare_cell if bare else None,
+               **cell)

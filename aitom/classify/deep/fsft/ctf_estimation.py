@@ -28,6 +28,12 @@ used: the χ² test asks whether the two domains' CTFs differ, not whether the m
 Particles are assumed centred on one point of the box, found from each domain's mean
 (:func:`particle_centre`: a 2-voxel offset of every target volume leaves the estimate unchanged).
 
+A data set that records no voxel size is read at 1.0 nm (the source transfer's default). On the voxel grid a
+CTF depends on ``λ·Dz/pix²`` (the Cs term is negligible at these sizes), so the estimates then come out scaled
+by ``(1.0/pix)²`` and the source transferred with them is the same: on the assemblies cell at 1.2 nm, −6.9 and
+−4.3 µm for −9.9 and −6.1 with the true size, χ² drops 23.6 and 23.9 (a test holds the transfer). The grid's
+15 µm at an assumed 1.0 nm covers every CTF a 28-voxel box resolves to Nyquist (``λ·Dz < 28·pix²``, 14 µm).
+
 The estimate is used only when it explains the difference between the two mean profiles clearly better than
 any pair of equal defoci does: a χ² drop of at least :data:`MIN_DELTA_CHI2` (a likelihood-ratio test; with the
 variances right, the drop one domain shows against itself does not grow with the number of subtomograms, a real
