@@ -7,12 +7,15 @@ than AITom's might. ``source_only`` and ``fsft`` use the recorded parameters (am
 included); ``[ctf_estimation=always]`` ignores them and estimates both defoci (the search models neither
 term); ``[ctf_transfer=false]`` reads the source as stored; ``target_oracle`` is the ceiling.
 The same CTF form on the assemblies set (28³ at 1.2 nm, as the benchmark's assemblies cells) with STRUCTURES
-``assemblies``. With ``bare`` after STRUCTURES both sets lose their voxel spacing and acquisition parameters, as
-subtomograms from a tool that records neither arrive: the estimate then works in a 1.0 nm voxel it assumes
-(written to other_ctf_bare/runs.csv).
-Usage: python doc/results/ctf_estimation/other_ctf_cell.py SEEDS METHODS [STRUCTURES [bare]]
+``assemblies``. ``--bare``: both sets lose their voxel spacing and acquisition parameters, as subtomograms from a
+tool that records neither arrive (the estimate then works in a 1.0 nm voxel it assumes). ``--target-per-class N``:
+N target subtomograms per class instead of 200 (100: the size of a set of 100 per class and domain, split by the
+defaults into 5 shots, a test set and an unlabelled pool of about 47 per class). Each variant writes its own folder
+(other_ctf[_bare][_target<N>]/runs.csv) and keeps its data in runs/other-ctf-data[-target<N>].
+Usage: python doc/results/ctf_estimation/other_ctf_cell.py SEEDS "METHOD;METHOD" [STRUCTURES] [--bare]
+       [--target-per-class N]
 """
-import sys
+import argparse
 
 from aitom.classify.deep.fsft.experiment import run_experiment, simulated_cell
 from aitom.io.dataset import SubtomogramSet
@@ -22,20 +25,25 @@ TARGET = {"Cs": 2.0, "Dz": -5.0, "voltage": 300.0, "amplitude_contrast": 0.07, "
 
 VOXEL_NM = {"shrec": 1.0, "assemblies": 1.2}
 
-seeds = [int(s) for s in sys.argv[1].split(",")]
-methods = sys.argv[2].split(";")
-structures = sys.argv[3] if len(sys.argv) > 3 else "shrec"
-bare = sys.argv[4:] == ["bare"]
-cell = dict(structures=structures, n_per_class=(100, 200), voxel_spacing_nm=VOXEL_NM[structures],
-            source_preset=SOURCE, target_preset=TARGET)
+parser = argparse.ArgumentParser()
+parser.add_argument("seeds", type=lambda v: [int(s) for s in v.split(",")])
+parser.add_argument("methods", type=lambda v: v.split(";"))
+parser.add_argument("structures", nargs="?", default="shrec", choices=sorted(VOXEL_NM))
+parser.add_argument("--bare", action="store_true")
+parser.add_argument("--target-per-class", type=int, default=200)
+args = parser.parse_args()
+size = "" if args.target_per_class == 200 else f"_target{args.target_per_class}"
+data_dir = "runs/other-ctf-data" + size.replace("_", "-")
+cell = dict(structures=args.structures, n_per_class=(100, args.target_per_class),
+            voxel_spacing_nm=VOXEL_NM[args.structures], source_preset=SOURCE, target_preset=TARGET)
 
 
 def bare_cell(source_snr, target_snr):
     """The cell without voxel spacing or acquisition parameters."""
-    sets = simulated_cell("runs/other-ctf-data", source_snr, target_snr, progress=False, **cell)
+    sets = simulated_cell(data_dir, source_snr, target_snr, progress=False, **cell)
     return tuple(SubtomogramSet(s.x, s.y, s.class_names) for s in sets)
 
 
-run_experiment("doc/results/ctf_estimation/other_ctf" + ("_bare" if bare else ""), target_snrs=(0.1,), seeds=seeds,
-               methods=methods, data_dir="runs/other-ctf-data", progress=False, simulate=bare_cell if bare else None,
-               **cell)
+run_experiment("doc/results/ctf_estimation/other_ctf" + ("_bare" if args.bare else "") + size, target_snrs=(0.1,),
+               seeds=args.seeds, methods=args.methods, data_dir=data_dir, progress=False,
+               simulate=bare_cell if args.bare else None, **cell)
