@@ -174,7 +174,11 @@ def train(source, target, shots=None, config=None, run_dir=None, resume=False, s
     Parameters
     ----------
     source, target : data sets (folder, pickle, ``dj`` list, SubtomogramSet). Target subtomograms
-        labelled -1 are unlabelled.
+        labelled -1 are unlabelled. Labelled target rows beyond the shots are split by
+        ``config.target_test_fraction`` (default 0.5) into a test set, read only to report each stage's
+        accuracy, and the unlabelled pool (their labels unread). The pool feeds CORAL, the BatchNorm
+        statistics, the defocus estimate and the self-training rounds: with a test set of your own, pass
+        ``target_test_fraction=0`` so that every target row joins it.
     shots : labelled target subtomograms per class (drawn with ``config.seed``); None keeps
         ``config.shots`` (5 by default), a number replaces it.
     config : FSFTConfig; ``overrides`` replace single fields (e.g. ``epochs_stage1=5``).
