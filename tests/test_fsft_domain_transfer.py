@@ -4,6 +4,7 @@ import pytest
 
 from aitom.classify.deep.fsft.domain_transfer import (CTF_EPSILON, TransferredVolumes, acquisition_ctf, ctf_transfer_filter,
                                                       mean_amplitude_spectrum, source_as_target)
+from aitom.classify.deep.fsft.stages import predict_logits
 from aitom.errors import InputError
 from aitom.image.optics.ctf import rfft_from_op
 from aitom.io.dataset import SubtomogramSet
@@ -97,8 +98,26 @@ def test_train_with_ctf_metadata_leaves_the_callers_source_untouched():
     source = _with_ctf(blob_set(8), SOURCE_CTF)
     target = _with_ctf(blob_set(12, shift=1.0, seed=1), TARGET_CTF)
     before = source.x.copy()
-    result = train(source, target, shots=3, config=tiny_config(self_training_rounds=0), progress=False,
-                   stages=("1", "2.1"))
+    result = train(source, target, shots=3, config=tiny_config(self_training_rounds=0, deploy_encoder="auto"),
+                   progress=False, stages=("1", "2.1"))
     assert isinstance(source.x, np.ndarray)
     np.testing.assert_array_equal(source.x, before)
     assert 0.0 <= result.accuracy["2.1"]["target_test_acc"] <= 1.0
+    # 'auto' with the transfer: the target goes through f_s, which trained on the source made target-like
+    assert result.accuracy["2.1"]["domain"] == result.classifier.meta["domain"] == "source"
+    rows = result.split.target_test
+    np.testing.assert_allclose(result.classifier.predict_proba(target.x[rows], 8),
+                               np.exp(predict_logits(result.networks, "source", target.x, rows)), atol=1e-5)
+
+
+@pytest.mark.parametrize("deploy, with_ctf, domain", [("auto", False, "target"), ("target", True, "target"),
+                                                      ("source", False, "source")])
+def test_deploy_encoder_picks_the_encoder_target_data_go_through(deploy, with_ctf, domain):
+    from aitom.classify.deep.fsft import train
+    source, target = blob_set(8), blob_set(12, shift=1.0, seed=1)
+    if with_ctf:
+        source, target = _with_ctf(source, SOURCE_CTF), _with_ctf(target, TARGET_CTF)
+    config = tiny_config(self_training_rounds=0, deploy_encoder=deploy, ctf_estimation="never")
+    result = train(source, target, shots=3, config=config, progress=False, stages=("1", "2.1"))
+    assert result.accuracy["1"]["domain"] == "source"  # before adaptation there is only f_s
+    assert result.accuracy["2.1"]["domain"] == result.classifier.meta["domain"] == domain

@@ -96,6 +96,11 @@ class FSFTConfig:
             variance drawn log-uniformly in [source_noise_share, 1]; None: the filter alone. Both chosen
             on the shrec set's validation score (doc/results.md).
     Prediction (not in the reference)
+        deploy_encoder: the domain-related encoder the classifier puts target subtomograms through after an
+            adaptation stage (and by which every stage's target accuracy is reported): 'target' (f_t, the
+            paper's), 'source' (f_s) or 'auto': f_s when the source was read as the target records it (the
+            CTF transfer ran), else f_t. With the transfer f_s is trained on every labelled source volume made
+            target-like, where f_t sees the shots and the pool's pseudo-labels (doc/results.md).
         rotation_averaging: class probabilities are averaged over a subtomogram and its three 180°
             rotations about the box axes (the augmentation's; ``averaging.py``), for the reported
             accuracies and in the trained classifier. Four forward passes per subtomogram; the
@@ -168,6 +173,7 @@ class FSFTConfig:
     ctf_epsilon: float = _field(0.1, "1", "2.1", "2.2", "3")
     source_noise_share: float = _field(0.05, "1", "2.1", "2.2", "3")
     rotation_averaging: bool = _field(True, "1", "2.1", "2.2", "3")  # every stage reports accuracies with it
+    deploy_encoder: str = _field("target", "1", "2.1", "2.2", "3")  # so does this
     shots: int = _field(5, "split")
     target_test_fraction: float = _field(0.5, "split")
     source_val_fraction: float = _field(0.1, "split")
@@ -205,7 +211,9 @@ class FSFTConfig:
         rules += [(("coral_loss",), False, lambda v: v in ("paper", "normalized"), "'paper' or 'normalized'"),
                   (("lr_schedule",), False, lambda v: v in ("cosine", "constant"), "'cosine' or 'constant'"),
                   (("ctf_estimation",), False, lambda v: v in ("missing", "always", "never"),
-                   "'missing', 'always' or 'never'")]
+                   "'missing', 'always' or 'never'"),
+                  (("deploy_encoder",), False, lambda v: v in ("auto", "target", "source"),
+                   "'auto', 'target' or 'source'")]
         for names, optional, ok, want in rules:
             for name in names:
                 value = getattr(self, name, None)

@@ -97,8 +97,14 @@ def _load_pair(source, target):
     return source, target
 
 
-def _stage_domain(completed):
-    return "target" if ("2.1" in completed or "3" in completed) else "source"
+def _stage_domain(completed, config, transfer):
+    """The encoder target subtomograms go through after the ``completed`` stages (``config.deploy_encoder``;
+    ``transfer``: what :func:`_source_as_target` applied)."""
+    if "2.1" not in completed and "3" not in completed:
+        return "source"
+    if config.deploy_encoder == "auto":
+        return "source" if transfer.get("ctf_transfer") else "target"
+    return config.deploy_encoder
 
 
 # A run folder holds RUN_MARKER (written first) and what train writes; a folder of run outputs without
@@ -256,7 +262,7 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
         started = time.perf_counter()
         _, history[stage] = STAGE_FUNCTIONS[stage](networks, data, config, run)
         completed = completed + [stage]
-        domain = _stage_domain(completed)
+        domain = _stage_domain(completed, config, transfer)
         summary = f"stage {stage} done in {time.perf_counter() - started:.0f} s"
         if stage != "2.2":
             acc[stage] = {"domain": domain,
@@ -269,10 +275,10 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
         if store is not None:
             store.save(f"stage{stage}-done", {n: m.weights for n, m in networks.components().items()},
                        {"stage": stage, "done": True, "histories": history, "accuracy": acc, "completed": completed})
+    domain = _stage_domain(completed, config, transfer)
     classifier = SubtomogramClassifier(
-        networks.inference_model(_stage_domain(completed)), source.class_names, source.box_size,
-        source.voxel_spacing_nm,
-        meta={"domain": _stage_domain(completed), "stages": completed, "config": config.to_dict(), "accuracy": acc,
+        networks.inference_model(domain), source.class_names, source.box_size, source.voxel_spacing_nm,
+        meta={"domain": domain, "stages": completed, "config": config.to_dict(), "accuracy": acc,
               "source_transfer": transfer},
         rotation_averaging=config.rotation_averaging)
     result = FSFTResult(classifier, networks, split, history, acc, run_dir)
