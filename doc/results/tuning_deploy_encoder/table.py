@@ -1,0 +1,29 @@
+"""Markdown table of results.jsonl, each row with its split's ceiling (``target_oracle``, same seed and cell).
+Usage: python doc/results/tuning_deploy_encoder/table.py"""
+import csv
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CEILINGS = {"runs/bench-data": os.path.join(HERE, "..", "benchmark_ctf_transfer", "runs.csv"),
+            "runs/other-ctf-data": os.path.join(HERE, "..", "ctf_estimation", "other_ctf", "runs.csv")}
+
+
+def ceiling(data, cell, seed):
+    structures = "assemblies" if cell.startswith("assemblies") else "shrec"
+    for r in csv.DictReader(open(CEILINGS[data])):
+        if (r["method"], r["structures"], int(r["seed"]), r["target_snr"]) == ("target_oracle", structures, seed,
+                                                                                  cell.rsplit("tgt", 1)[1]):
+            return float(r["accuracy"])
+    return float("nan")
+
+
+print("| data | cell | seed | method | val: f_t | val: f_s | val: mean | test: f_t | test: f_s | test: mean | ceiling |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for line in open(os.path.join(HERE, "results.jsonl")):
+    r = json.loads(line)
+    extra = "".join(f" [{k}={v}]" for k, v in r.items()
+                    if k not in ("data", "cell", "seed", "method") and not k.startswith(("val_", "test_")))
+    print(f"| {r['data']} | {r['cell']} | {r['seed']} | {r['method']}{extra} | "
+          + " | ".join(f"{r[f'{s}_{d}']:.3f}" for s in ("val", "test") for d in ("target", "source", "mean"))
+          + f" | {ceiling(r['data'], r['cell'], r['seed']):.3f} |")
