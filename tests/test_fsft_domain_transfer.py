@@ -98,20 +98,20 @@ def test_train_with_ctf_metadata_leaves_the_callers_source_untouched():
     source = _with_ctf(blob_set(8), SOURCE_CTF)
     target = _with_ctf(blob_set(12, shift=1.0, seed=1), TARGET_CTF)
     before = source.x.copy()
-    result = train(source, target, shots=3, config=tiny_config(self_training_rounds=0, deploy_encoder="auto"),
+    result = train(source, target, shots=3, config=tiny_config(self_training_rounds=0, deploy_encoder="source"),
                    progress=False, stages=("1", "2.1"))
     assert isinstance(source.x, np.ndarray)
     np.testing.assert_array_equal(source.x, before)
     assert 0.0 <= result.accuracy["2.1"]["target_test_acc"] <= 1.0
-    # 'auto' with the transfer: the target goes through f_s, which trained on the source made target-like
+    # the classifier puts the target through the encoder deploy_encoder names
     assert result.accuracy["2.1"]["domain"] == result.classifier.meta["domain"] == "source"
     rows = result.split.target_test
     np.testing.assert_allclose(result.classifier.predict_proba(target.x[rows], 8),
                                np.exp(predict_logits(result.networks, "source", target.x, rows)), atol=1e-5)
 
 
-@pytest.mark.parametrize("deploy, with_ctf, domain", [("auto", False, "target"), ("target", True, "target"),
-                                                      ("source", False, "source")])
+@pytest.mark.parametrize("deploy, with_ctf, domain", [("auto", False, "target"), ("auto", True, "target"),
+                                                      ("target", True, "target"), ("source", False, "source")])
 def test_deploy_encoder_picks_the_encoder_target_data_go_through(deploy, with_ctf, domain):
     from aitom.classify.deep.fsft import train
     source, target = blob_set(8), blob_set(12, shift=1.0, seed=1)
@@ -121,3 +121,13 @@ def test_deploy_encoder_picks_the_encoder_target_data_go_through(deploy, with_ct
     result = train(source, target, shots=3, config=config, progress=False, stages=("1", "2.1"))
     assert result.accuracy["1"]["domain"] == "source"  # before adaptation there is only f_s
     assert result.accuracy["2.1"]["domain"] == result.classifier.meta["domain"] == domain
+
+
+def test_auto_deploys_f_s_after_stage_3_of_a_transferred_run_only():
+    from aitom.classify.deep.fsft.pipeline import _stage_domain
+    auto, on, off = tiny_config(deploy_encoder="auto"), {"ctf_transfer": True}, {"ctf_transfer": False}
+    assert _stage_domain(["1"], auto, on) == "source"  # only f_s exists before adaptation
+    assert _stage_domain(["1", "2.1"], auto, on) == "target"
+    assert _stage_domain(["1", "2.1", "2.2", "3"], auto, on) == "source"
+    assert _stage_domain(["1", "2.1", "2.2", "3"], auto, off) == "target"
+    assert _stage_domain(["1", "2.2", "3"], tiny_config(deploy_encoder="target"), on) == "target"

@@ -98,10 +98,11 @@ class FSFTConfig:
     Prediction (not in the reference)
         deploy_encoder: the domain-related encoder the classifier puts target subtomograms through after an
             adaptation stage (and by which every stage's target accuracy is reported): 'target' (f_t, the
-            paper's), 'source' (f_s) or 'auto' (default): f_s when the source was read as the target records it
-            (the CTF transfer ran), else f_t. With the transfer f_s is trained on every labelled source volume
-            made target-like, where f_t sees the shots and the pool's pseudo-labels; chosen on the shrec set's
-            validation split, seeds 0-1: FSFT 0.840 → 0.919 and 0.877 → 0.923 (doc/results.md).
+            paper's), 'source' (f_s) or 'auto' (default): f_s after stage 3 when the source was read as the
+            target records it (the CTF transfer ran), else f_t. With the transfer f_s is trained on every labelled
+            source volume made target-like, and stage 3 and its rounds train the shared layers on the shots and
+            the pool's pseudo-labels; chosen on the shrec set's validation split, seeds 0-1: FSFT 0.840 → 0.919
+            and 0.877 → 0.923. After stage 2.1 alone f_t is the better (demo: 0.779 against 0.708; doc/results.md).
         rotation_averaging: class probabilities are averaged over a subtomogram and its three 180°
             rotations about the box axes (the augmentation's; ``averaging.py``), for the reported
             accuracies and in the trained classifier. Four forward passes per subtomogram; the

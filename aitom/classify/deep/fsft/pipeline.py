@@ -102,8 +102,8 @@ def _stage_domain(completed, config, transfer):
     ``transfer``: what :func:`_source_as_target` applied)."""
     if "2.1" not in completed and "3" not in completed:
         return "source"
-    if config.deploy_encoder == "auto":
-        return "source" if transfer.get("ctf_transfer") else "target"
+    if config.deploy_encoder == "auto":  # f_s gains from stage 3 and the rounds (shared layers on target labels)
+        return "source" if transfer.get("ctf_transfer") and "3" in completed else "target"
     return config.deploy_encoder
 
 
