@@ -1,6 +1,7 @@
 """Markdown table of results.jsonl, each row with its split's ceiling (``target_oracle``, same seed and cell).
 Usage: python doc/results/tuning_deploy_encoder/table.py"""
 import csv
+import functools
 import json
 import os
 
@@ -9,13 +10,17 @@ CEILINGS = {"runs/bench-data": os.path.join(HERE, "..", "benchmark_ctf_transfer"
             "runs/other-ctf-data": os.path.join(HERE, "..", "ctf_estimation", "other_ctf", "runs.csv")}
 
 
+@functools.lru_cache(maxsize=None)
+def ceilings(data):
+    """(structures, target SNR, seed) -> the ceiling's accuracy, from the CSV that holds ``data``'s runs."""
+    with open(CEILINGS[data], newline="") as f:
+        return {(r["structures"], r["target_snr"], int(r["seed"])): float(r["accuracy"])
+                for r in csv.DictReader(f) if r["method"] == "target_oracle"}
+
+
 def ceiling(data, cell, seed):
     structures = "assemblies" if cell.startswith("assemblies") else "shrec"
-    for r in csv.DictReader(open(CEILINGS[data])):
-        if (r["method"], r["structures"], int(r["seed"]), r["target_snr"]) == ("target_oracle", structures, seed,
-                                                                                  cell.rsplit("tgt", 1)[1]):
-            return float(r["accuracy"])
-    return float("nan")
+    return ceilings(data).get((structures, cell.rsplit("tgt", 1)[1], seed), float("nan"))
 
 
 print("| data | cell | seed | method | val: f_t | val: f_s | val: mean | test: f_t | test: f_s | test: mean | ceiling |")
