@@ -43,16 +43,25 @@ def data():
 
 
 def test_pseudo_labels_are_the_networks_predictions_on_the_pool(data):
+    """Through the encoder of the domain asked for (f_t by default, f_s on request)."""
     cfg = tiny_config(shots=2, pseudo_label_fraction=0.5)
     net = FSFTNetworks(16, 3, cfg)
-    rows, labels = _with_pseudo_labels(net, data, cfg)
+    rng = np.random.default_rng(0)  # f_s unlike f_t: its convolution kernels perturbed
+    net.blocks["source"].set_weights([w + rng.normal(0, 0.3, w.shape) if w.ndim == 5 else w
+                                      for w in net.blocks["source"].get_weights()])
     shots, pool = data.split.target_shots, data.split.target_unlabelled
-    assert set(shots) <= set(rows) and len(set(rows)) == len(rows)
-    np.testing.assert_array_equal(labels[np.isin(rows, shots)], data.target.y[np.sort(shots)])
-    pooled = rows[~np.isin(rows, shots)]
-    assert set(pooled) <= set(pool)
-    predicted = predict_logits(net, "target", data.target.x, pooled).argmax(1)
-    np.testing.assert_array_equal(labels[~np.isin(rows, shots)], predicted)
+    chosen = {}
+    for domain in ("target", "source"):
+        rows, labels = _with_pseudo_labels(net, data, cfg, domain) if domain == "source" else \
+            _with_pseudo_labels(net, data, cfg)
+        assert set(shots) <= set(rows) and len(set(rows)) == len(rows)
+        np.testing.assert_array_equal(labels[np.isin(rows, shots)], data.target.y[np.sort(shots)])
+        pooled = rows[~np.isin(rows, shots)]
+        assert set(pooled) <= set(pool)
+        predicted = predict_logits(net, domain, data.target.x, pooled).argmax(1)
+        np.testing.assert_array_equal(labels[~np.isin(rows, shots)], predicted)
+        chosen[domain] = list(zip(rows.tolist(), labels.tolist()))
+    assert chosen["target"] != chosen["source"]
 
 
 def test_self_training_never_reads_the_pools_labels(data):

@@ -2,11 +2,16 @@
 then scores the unlabelled pool's hidden labels (validation) and the test rows through f_t (the paper's choice),
 through f_s, and with the two's probabilities averaged. Appends a JSON line to results.jsonl beside this file.
 The networks do not depend on ``deploy_encoder`` (it picks the encoder at prediction only).
-Usage: python doc/results/tuning_deploy_encoder/deploy_probe.py DATA_DIR CELL SEED [method=NAME] [field=value ...]"""
+``teacher=source`` labels the self-training rounds' pool through f_s instead of f_t (the probe of
+``stages._with_pseudo_labels``'s ``domain``).
+Usage: python doc/results/tuning_deploy_encoder/deploy_probe.py DATA_DIR CELL SEED [method=NAME] [teacher=source]
+       [field=value ...]"""
+import functools
 import json
 import os
 import sys
 import numpy as np
+from aitom.classify.deep.fsft import stages
 from aitom.classify.deep.fsft import FSFTConfig
 from aitom.classify.deep.fsft.baselines import SharedStages, resolve_method
 from aitom.classify.deep.fsft.stages import predict_logits
@@ -14,10 +19,14 @@ from aitom.io.dataset import load_dataset
 data_dir, cell, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 changes = dict(a.split("=", 1) for a in sys.argv[4:])
 method = changes.pop("method", "fsft")
+teacher = changes.pop("teacher", "target")
+stages._with_pseudo_labels = functools.partial(stages._with_pseudo_labels, domain=teacher)
 source, target = (load_dataset(f"{data_dir}/{cell}/{d}") for d in ("source", "target"))
 result = resolve_method(method)(source, target, 5, FSFTConfig(seed=seed, **changes), SharedStages(source, target))
 net, split, y = result.networks, result.split, np.asarray(target.y)
 out = {"data": data_dir, "cell": cell, "seed": seed, "method": method, **changes}
+if teacher != "target":
+    out["teacher"] = teacher
 for name, rows in (("val", split.target_unlabelled), ("test", split.target_test)):
     p = {d: np.exp(predict_logits(net, d, target.x, rows)) for d in ("target", "source")}
     p = {d: v / v.sum(1, keepdims=True) for d, v in p.items()}

@@ -515,11 +515,12 @@ def stage3_finetune(networks, data, config, run=None):
     return networks, history
 
 
-def _with_pseudo_labels(networks, data, config):
-    """The shots plus the pool's class-balanced confident predictions (:mod:`.pseudo_labels`): rows and labels."""
+def _with_pseudo_labels(networks, data, config, domain="target"):
+    """The shots plus the pool's class-balanced confident predictions (:mod:`.pseudo_labels`) through the
+    ``domain``'s encoder: rows and labels."""
     split = data.split
     pool = split.target_unlabelled
-    logits = predict_logits(networks, "target", data.target.x, pool)
+    logits = predict_logits(networks, domain, data.target.x, pool)
     probabilities = tf.nn.softmax(logits).numpy()
     positions, predicted = select_pseudo_labels(probabilities, config.pseudo_label_fraction)
     rows = np.concatenate([split.target_shots, pool[positions]])
