@@ -126,6 +126,6 @@ def test_rfft_layout_filters_as_the_full_shifted_spectrum_does():
     v = rng.normal(size=(8, 8, 8))
     h = ctf.create(Dz=-5.0, size=v.shape, pix_size=1.0)["ctf"]  # fftshift-ed, symmetric under k -> -k
     full = np.real(np.fft.ifftn(np.fft.ifftshift(np.fft.fftshift(np.fft.fftn(v)) * h)))
-    half = np.fft.irfftn(np.fft.rfftn(v) * vol_util.rfft_layout(h), s=v.shape)
+    half = np.fft.irfftn(np.fft.rfftn(v) * vol_util.rfft_layout(h), s=v.shape, axes=range(v.ndim))
     assert vol_util.rfft_layout(h).shape == (8, 8, 5)
     np.testing.assert_allclose(half, full, atol=1e-12)

@@ -7,12 +7,15 @@ import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CEILINGS = {"runs/bench-data": os.path.join(HERE, "..", "benchmark_ctf_transfer", "runs.csv"),
-            "runs/other-ctf-data": os.path.join(HERE, "..", "ctf_estimation", "other_ctf", "runs.csv")}
+            "runs/other-ctf-data": os.path.join(HERE, "..", "ctf_estimation", "other_ctf", "runs.csv"),
+            "runs/bench-data-b": os.path.join(HERE, "baselines_bench_data_b", "runs.csv")}
 
 
 @functools.lru_cache(maxsize=None)
 def ceilings(data):
     """(structures, target SNR, seed) -> the ceiling's accuracy, from the CSV that holds ``data``'s runs."""
+    if not os.path.exists(CEILINGS[data]):
+        return {}
     with open(CEILINGS[data], newline="") as f:
         return {(r["structures"], r["target_snr"], int(r["seed"])): float(r["accuracy"])
                 for r in csv.DictReader(f) if r["method"] == "target_oracle"}
