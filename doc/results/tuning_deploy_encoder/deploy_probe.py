@@ -11,8 +11,7 @@ import json
 import os
 import sys
 import numpy as np
-from aitom.classify.deep.fsft import stages
-from aitom.classify.deep.fsft import FSFTConfig
+from aitom.classify.deep.fsft import FSFTConfig, stages
 from aitom.classify.deep.fsft.baselines import SharedStages, resolve_method
 from aitom.classify.deep.fsft.stages import predict_logits
 from aitom.io.dataset import load_dataset

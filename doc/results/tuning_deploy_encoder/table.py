@@ -14,8 +14,6 @@ CEILINGS = {"runs/bench-data": os.path.join(HERE, "..", "benchmark_ctf_transfer"
 @functools.lru_cache(maxsize=None)
 def ceilings(data):
     """(structures, target SNR, seed) -> the ceiling's accuracy, from the CSV that holds ``data``'s runs."""
-    if not os.path.exists(CEILINGS[data]):
-        return {}
     with open(CEILINGS[data], newline="") as f:
         return {(r["structures"], r["target_snr"], int(r["seed"])): float(r["accuracy"])
                 for r in csv.DictReader(f) if r["method"] == "target_oracle"}
