@@ -32,4 +32,4 @@ for line in open(os.path.join(HERE, "results.jsonl")):
                     if k not in ("data", "cell", "seed", "method") and not k.startswith(("val_", "test_")))
     print(f"| {r['data']} | {r['cell']} | {r['seed']} | {r['method']}{extra} | "
           + " | ".join(f"{r[f'{s}_{d}']:.3f}" for s in ("val", "test") for d in ("target", "source", "mean"))
-          + f" | {ceiling(r['data'], r['cell'], r['seed']):.3f} |")
+          + f" | {ceiling(r['data'], r['cell'], r['seed']):.3f} |".replace("nan", "–"))
