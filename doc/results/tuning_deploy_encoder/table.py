@@ -37,6 +37,7 @@ def rows():
 
 
 def per_split():
+    """Every run, scored through f_t, f_s and their mean, with its split's ceiling."""
     print("| data | cell | seed | method | val: f_t | val: f_s | val: mean | test: f_t | test: f_s | test: mean | ceiling |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows():
