@@ -43,6 +43,9 @@ Methods (:data:`METHODS`)
                   optimiser trained on the target shots plus the unlabelled pool *with its labels*
                   (about 5 x k + half the rest) for ``ORACLE_EPOCH_FACTOR`` times stage 1's epochs,
                   tested on the same target test set.
+    joint_oracle  NOT a method: the target_oracle with the labelled source training set added, read as the
+                  target would record it (``domain_transfer.py``), for the same number of optimiser steps:
+                  what every label FSFT could see would allow.
 
 A name may carry configuration changes in brackets, e.g. ``fsft[coral_alpha=50]`` (α sweep) or
 ``coral[epochs_stage2_1=40]``; see :func:`resolve_method`.
@@ -53,6 +56,7 @@ its ablations and coral share stage 2.1) can share one run of those stages throu
 the networks are initialised from ``config.seed`` and every stage draws its batches from the seed.
 """
 import ast
+import copy
 import dataclasses
 import functools
 import re
@@ -191,14 +195,18 @@ def finetune(source, target, shots=5, config=None, shared=None, progress=False, 
     return _train_stages(source, target, _config(config, shots, changes, overrides), ("1", "3"), shared, progress)
 
 
-def target_oracle(source, target, shots=5, config=None, shared=None, progress=False, **overrides):
+def target_oracle(source, target, shots=5, config=None, shared=None, progress=False, with_source=False,
+                  **overrides):
     """Reference, not a method: stage 1 on the labelled target shots + the pool's true labels, trained
-    ``ORACLE_EPOCH_FACTOR`` times as long."""
+    ``ORACLE_EPOCH_FACTOR`` times as long. ``with_source`` (the ``joint_oracle``) adds the labelled source
+    training set, read as the target would record it (as FSFT reads it), and keeps the number of optimiser
+    steps: only the data differ."""
     import keras
     import numpy as np
 
     from .classifier import SubtomogramClassifier
-    from .data import few_shot_split
+    from .data import StackedVolumes, few_shot_split
+    from .domain_transfer import source_as_target
     from .models import FSFTNetworks
     from .stages import RunContext, StageData, stage1_source
 
@@ -208,16 +216,27 @@ def target_oracle(source, target, shots=5, config=None, shared=None, progress=Fa
     split = few_shot_split(source.y, target.y, source.class_names, config.shots, config.target_test_fraction,
                            config.source_val_fraction, config.seed)  # the split every method uses
     pool = split.target_unlabelled[np.asarray(target.y)[split.target_unlabelled] >= 0]
-    oracle = dataclasses.replace(split, source_train=np.sort(np.concatenate([split.target_shots, pool])),
-                                 source_val=split.target_test[:0])
+    rows = np.sort(np.concatenate([split.target_shots, pool]))
+    epochs = ORACLE_EPOCH_FACTOR * config.epochs_stage1
+    train_set = target
+    if with_source:
+        volumes, _ = source_as_target(source, target, np.concatenate([split.target_shots, split.target_unlabelled]),
+                                      config)
+        train_set = copy.copy(target)  # a shallow copy: the caller's set keeps its own volumes
+        train_set.x = StackedVolumes([target.x, volumes])
+        train_set.y = np.concatenate([np.asarray(target.y), np.asarray(source.y)])
+        epochs = max(1, round(epochs * len(rows) / (len(rows) + len(split.source_train))))
+        rows = np.concatenate([rows, len(target.x) + split.source_train])
+    oracle = dataclasses.replace(split, source_train=rows, source_val=split.target_test[:0])
     keras.utils.set_random_seed(config.seed)
     net = FSFTNetworks(target.box_size, len(target.class_names), config)
-    long = config.replace(epochs_stage1=ORACLE_EPOCH_FACTOR * config.epochs_stage1)
-    _, history = stage1_source(net, StageData(target, target, oracle), long, RunContext(progress=progress))
+    _, history = stage1_source(net, StageData(train_set, target, oracle), config.replace(epochs_stage1=epochs),
+                               RunContext(progress=progress))
+    name = "joint_oracle" if with_source else "target_oracle"
     acc = {"oracle": {"domain": "source", "target_test_acc": accuracy(net, "source", target, split.target_test),
                       "source_val_acc": accuracy(net, "source", source, split.source_val)}}
     classifier = SubtomogramClassifier(net.inference_model("source"), target.class_names, target.box_size,
-                                       target.voxel_spacing_nm, meta={"method": "target_oracle", "accuracy": acc},
+                                       target.voxel_spacing_nm, meta={"method": name, "accuracy": acc},
                                        rotation_averaging=config.rotation_averaging)
     result = FSFTResult(classifier, net, split, {"oracle": history}, acc)
     result.cost = Cost(time.perf_counter() - t0, peak_rss_mib())
@@ -240,6 +259,7 @@ METHODS = {
     "fsft_alternating": staged_method(STAGES, stage3_alternating=True),
     "fsft_no_3d": staged_method(STAGES, dcd_use_3d_branch=False),
     "target_oracle": target_oracle,
+    "joint_oracle": functools.partial(target_oracle, with_source=True),
 }
 """name -> callable(source, target, shots=5, config=None, shared=None, progress=False) -> FSFTResult."""
 

@@ -111,8 +111,42 @@ def _read(x, idx, codes):
     draws the noise of a :class:`.domain_transfer.TransferredVolumes` view and is ignored for arrays."""
     codes = np.asarray(codes, np.int64)
     n_rot = len(ROTATIONS_180)
-    rows = x.read(idx, codes // n_rot) if isinstance(x, TransferredVolumes) else x[idx]  # fresh copies
+    rows = _rows(x, idx, codes // n_rot)
     return standardize(rotate_180(rows, codes % n_rot, out=rows))[..., None]
+
+
+def _rows(x, idx, read_seeds):
+    """Rows ``idx`` (int array) of ``x``, fresh copies; the views get the read seeds."""
+    if isinstance(x, (TransferredVolumes, StackedVolumes)):
+        return x.read(idx, read_seeds)
+    return np.asarray(x[idx], np.float32)  # integer-array indexing copies
+
+
+class StackedVolumes:
+    """Read-only view of several volume arrays (or :class:`.domain_transfer.TransferredVolumes` views)
+    as one, row after row: ``parts[0]``'s rows first. Used to train one network on two domains at once."""
+
+    def __init__(self, parts):
+        shapes = {tuple(p.shape[1:]) for p in parts}
+        if len(shapes) != 1:
+            raise ValueError(f"parts hold volumes of different shapes: {sorted(shapes)}")
+        self.parts = tuple(parts)
+        self.offsets = np.cumsum([0] + [len(p) for p in parts])
+        self.shape, self.dtype = (int(self.offsets[-1]),) + shapes.pop(), np.dtype(np.float32)
+        self.ndim = len(self.shape)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def read(self, idx, read_seeds):
+        """Rows ``idx`` (int array) in that order; ``read_seeds`` go to the parts that draw noise."""
+        idx, read_seeds = np.asarray(idx, np.int64), np.asarray(read_seeds, np.int64)
+        out = np.empty((len(idx),) + self.shape[1:], np.float32)
+        part = np.searchsorted(self.offsets, idx, side="right") - 1
+        for k in np.unique(part):
+            at = np.flatnonzero(part == k)
+            out[at] = _rows(self.parts[k], idx[at] - self.offsets[k], read_seeds[at])
+        return out
 
 
 def _gather_fn(x, y):

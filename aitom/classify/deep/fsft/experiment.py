@@ -43,6 +43,8 @@ COLUMNS = KEY + ("accuracy", "stage_accuracy", "source_val_acc", "target_val_acc
                  "load1", "finished", "class_names", "confusion")
 CEILING = "target_oracle"
 """The method whose mean accuracy is each cell's ceiling (the same network trained on labelled target data)."""
+REFERENCES = (CEILING, "joint_oracle")
+"""Not methods: they train on the pool's labels, so they get no validation score and no 'best' mark."""
 CSV_NAME = "runs.csv"
 
 
@@ -221,7 +223,7 @@ def run_experiment(out_dir="doc/results", source_snrs=(1000.0,), target_snrs=(0.
                 with atomic_open(os.path.join(out_dir, "histories", f"{cell}_shots{k}_seed{seed}_{_slug(name)}.json"),
                                  "w") as f:
                     json.dump(result.history, f)
-                val = float("nan") if name == CEILING else _target_val_accuracy(result, target)
+                val = float("nan") if name in REFERENCES else _target_val_accuracy(result, target)
                 _add_run({
                     "structures": structures, "source_snr": _num(s_snr), "target_snr": _num(t_snr), "shots": k,
                     "seed": seed, "method": name, "target_val_acc": "" if np.isnan(val) else f"{val:.6f}",

@@ -14,7 +14,7 @@ import numpy as np
 from aitom.errors import InputError
 from aitom.io.atomic import atomic_open
 
-from .experiment import CEILING, CSV_NAME, _num, _slug, cell_name, read_runs
+from .experiment import CEILING, CSV_NAME, REFERENCES, _num, _slug, cell_name, read_runs
 
 
 @dataclasses.dataclass
@@ -79,8 +79,8 @@ def accuracy_table(runs, k):
     stats = {c + (m,): _mean_std([float(r["accuracy"]) for r in by[c + (k, m)]])
              for c in columns for m in methods if by.get(c + (k, m))}
     ceiling = {c: stats[c + (CEILING,)][0] for c in columns if c + (CEILING,) in stats}
-    best = {c: max(v[0] for key, v in stats.items() if key[:3] == c and key[3] != CEILING) for c in columns
-            if any(key[:3] == c and key[3] != CEILING for key in stats)}
+    best = {c: max(v[0] for key, v in stats.items() if key[:3] == c and key[3] not in REFERENCES) for c in columns
+            if any(key[:3] == c and key[3] not in REFERENCES for key in stats)}
     lines = [f"## {k} shots per class", "",
              "| method | " + " | ".join(cell_label(c) for c in columns) + " |",
              "|---|" + "---|" * len(columns)]
