@@ -207,3 +207,17 @@ def test_experiment_report_puts_the_ceiling_beside_every_accuracy_per_structure_
     ratio = float(runs[0]["accuracy"]) / float(runs[1]["accuracy"])
     assert f"[{ratio:.2f}×]" in row
     assert os.path.exists(os.path.join(out, "stages_assemblies_src1000_tgt0.1_shots3.png"))
+
+
+def test_joint_oracle_learns_both_domains_in_the_target_oracles_steps(domains, shared):
+    source, target = domains
+    runs = {name: run_method(name, source, target, shots=3, config=CFG, shared=shared)
+            for name in ("target_oracle", "joint_oracle")}
+    split = runs["joint_oracle"].split
+    n_target = len(split.target_shots) + int(np.sum(target.y[split.target_unlabelled] >= 0))
+    steps = {"target_oracle": len(runs["target_oracle"].history["oracle"]["loss"]) * (n_target // CFG.batch_size),
+             "joint_oracle": len(runs["joint_oracle"].history["oracle"]["loss"])
+             * ((n_target + len(split.source_train)) // CFG.batch_size)}
+    assert abs(steps["joint_oracle"] - steps["target_oracle"]) <= (n_target + len(split.source_train)) // CFG.batch_size
+    source_acc = {n: r.accuracy["oracle"]["source_val_acc"] for n, r in runs.items()}
+    assert source_acc["joint_oracle"] > source_acc["target_oracle"]  # the mirrored source is learnt too

@@ -152,3 +152,27 @@ def test_augmentation_codes_are_seeded_and_uniform():
     np.testing.assert_array_equal(a % 4, np.random.default_rng(3).integers(0, 4, 4000))  # drawn as before the read seeds
     assert len(np.unique(a // 4)) > 3990  # read seeds: fresh per row
     assert not augmentation_codes(10, None).any()
+
+
+def test_stacked_volumes_read_each_part_in_order_and_pass_the_read_seeds_on():
+    from aitom.classify.deep.fsft.data import StackedVolumes
+    from aitom.classify.deep.fsft.domain_transfer import TransferredVolumes, mean_amplitude_spectrum
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 8, 8, 8)).astype(np.float32)
+    b = rng.normal(size=(4, 8, 8, 8)).astype(np.float32)
+    noisy = TransferredVolumes(b, None, mean_amplitude_spectrum(b, np.arange(4)), seed=1)
+    view = StackedVolumes([a, noisy])
+    assert len(view) == 7 and view.shape == (7, 8, 8, 8)
+    rows, seeds = np.array([5, 0, 3, 2]), np.array([9, 9, 9, 9])
+    out = view.read(rows, seeds)
+    np.testing.assert_array_equal(out[1], a[0])
+    np.testing.assert_array_equal(out[3], a[2])
+    np.testing.assert_array_equal(out[[0, 2]], noisy.read(np.array([2, 0]), np.array([9, 9])))
+    assert not np.allclose(view.read(rows, seeds + 1)[0], out[0])  # a fresh read seed: fresh noise
+    np.testing.assert_array_equal(view.read(rows, seeds + 1)[1], a[0])  # arrays ignore it
+    xb, yb = next(iter(batch_dataset(view, np.arange(7), rows, 4)))  # a batch is read in sorted row order
+    assert list(yb.numpy()) == [0, 2, 3, 5]
+    np.testing.assert_allclose(xb[0, ..., 0], (a[0] - a[0].mean()) / a[0].std(), atol=1e-4)
+    with pytest.raises(ValueError, match="different shapes"):
+        StackedVolumes([a, np.zeros((2, 6, 6, 6), np.float32)])
