@@ -76,6 +76,8 @@ def test_quick_demo_runs_end_to_end(tmp_path):
     # and 3 of the other 7 (round(3.5) = 4 are the test set)
     assert 0.0 <= summary["ceiling"]["target_test_acc"] <= 1.0
     assert summary["ceiling"]["labelled_target_subtomograms"] == 3 * (5 + 3)
+    assert 0.0 <= summary["joint_ceiling"]["target_test_acc"] <= 1.0  # and the labelled source beside them:
+    assert summary["joint_ceiling"]["labelled_source_subtomograms"] == 3 * round(0.9 * 12)  # 10 % source validation
     for name in ("summary.json", "montage_source.png", "montage_target.png", "run/training_curves.png",
                  "run/target_test_confusion.png", "run/classifier/model.keras"):
         assert os.path.exists(tmp_path / "demo" / name), name
