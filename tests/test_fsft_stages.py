@@ -38,6 +38,21 @@ def test_stage2_1_starts_target_encoder_from_source(data):
         net.shared["target"].get_layer("shared_block3_bn_target")
 
 
+@pytest.mark.parametrize("through", ["target", "source"])
+def test_stage2_1_coral_encoder_decides_which_encoder_is_aligned(data, through):
+    # 'source': the target batch goes through f_s, f_t stays untrained and becomes a copy of the aligned f_s;
+    # 'target' (the paper's): f_t is trained apart from f_s and ends different from it
+    cfg = tiny_config(epochs_stage2_1=2, recalibrate_target_bn=False, coral_encoder=through)
+    net = FSFTNetworks(16, 3, cfg)
+    stage1_source(net, data, cfg.replace(epochs_stage1=1))
+    before = [w.copy() for w in net.blocks["source"].get_weights()]
+    stage2_1_coral(net, data, cfg)
+    after_s, after_t = net.blocks["source"].get_weights(), net.blocks["target"].get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(before, after_s))  # f_s trained in both
+    same = all(np.array_equal(a, b) for a, b in zip(after_s, after_t))
+    assert same == (through == "source")
+
+
 def test_recalibration_sets_target_statistics_to_the_target_data(data):
     cfg = tiny_config()
     net = FSFTNetworks(16, 3, cfg)

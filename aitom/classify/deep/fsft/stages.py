@@ -313,6 +313,9 @@ def _alignment_loss(config, optimizer):
 def stage2_1_coral(networks, data, config, run=None):
     """Stage 2.1: f_t starts as a copy of f_s; train with cross-entropy + α·CORAL.
 
+    ``config.coral_encoder='source'`` sends the target batch through f_s instead of f_t (one encoder
+    for both domains, as Deep CORAL) and copies the aligned f_s into f_t at the end.
+
     Each step takes a labelled source batch and an unlabelled target batch of the same size
     (``coral_batch_size``, lowered to the smaller pool when a pool is smaller); an epoch is one pass over
     the source training set, the target pool being cycled as often as needed. With
@@ -331,7 +334,9 @@ def stage2_1_coral(networks, data, config, run=None):
     resuming = run.resume is not None and run.resume["state"].get("stage") == "2.1"
     if not resuming:
         networks.target_from_source()
-    variables = networks.encoder_variables() + networks.classifier.trainable_variables
+    through = config.coral_encoder  # the encoder the target batch goes through
+    domains = ("source",) if through == "source" else ("source", "target")
+    variables = networks.encoder_variables(domains) + networks.classifier.trainable_variables
     src, tgt = data.split.source_train, _unlabelled_pool(data.split)
     batch = min(config.coral_batch_size, len(src), len(tgt))
     if batch < 2:
@@ -343,7 +348,7 @@ def stage2_1_coral(networks, data, config, run=None):
     def step(xs, ys, xt, _):
         with tf.GradientTape() as tape:
             _, zs = networks.encode(xs, "source", training=True)
-            _, zt = networks.encode(xt, "target", training=True)
+            _, zt = networks.encode(xt, through, training=True)
             ce = cross_entropy(ys, networks.classifier(zs, training=True), batch)
             c = distance(zs, zt)
             loss = ce + alpha * c
@@ -361,6 +366,8 @@ def stage2_1_coral(networks, data, config, run=None):
 
     history = _fit("2.1", networks, run, config.epochs_stage2_1, optimizer, variables, step, epoch_dataset,
                    _source_val_eval(networks, data))
+    if through == "source":
+        networks.target_from_source()
     if config.recalibrate_target_bn:
         calibrate_target_batchnorm(networks, data, config)
     return networks, history
