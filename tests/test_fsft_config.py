@@ -31,7 +31,7 @@ def test_replace_changes_one_field_and_refuses_unknown_names():
     ("gamma", -0.1), ("target_test_fraction", 1.0), ("bn_momentum", 1.5), ("widths", (16, 16, 16)),
     ("widths", (16, 16, 0, 128)), ("finetune_lr", 0.0), ("dcd_pairs_per_group", -2), ("coral_loss", "frobenius"),
     ("ctf_transfer", "false"), ("augment", 0), ("source_noise_share", 0.0), ("source_noise_share", 1.5),
-    ("coral_encoder", "shared"), ("coral_encoder", None),
+    ("coral_encoder", "shared"),
 ])
 def test_bad_values_are_refused_naming_the_field(field, value):
     with pytest.raises(InputError, match=f"config.{field}"):

@@ -228,7 +228,7 @@ def _train(held, source, target, shots, config, run_dir, resume, strategy, progr
     with strategy.scope():
         networks = FSFTNetworks(source.box_size, len(source.class_names), config)
     transferred, transfer = _source_as_target(source, target, split, config, progress)
-    data = StageData(transferred, target, split, transfer)
+    data = StageData(transferred, target, split)
     store = None
     history, acc, completed = {}, {}, []
     run = RunContext(strategy=strategy, progress=progress)

@@ -40,13 +40,11 @@ class TrainingDivergedError(RuntimeError):
 
 @dataclasses.dataclass
 class StageData:
-    """The two data sets (``aitom.io.dataset.SubtomogramSet``), the few-shot split, and what
-    :mod:`.domain_transfer` applied to the source (``transfer['ctf_transfer']``: read as the target records it)."""
+    """The two data sets (``aitom.io.dataset.SubtomogramSet``) and the few-shot split."""
 
     source: object
     target: object
     split: object
-    transfer: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -311,21 +309,12 @@ def _alignment_loss(config, optimizer):
     return "swd", float(config.swd_alpha), swd
 
 
-def coral_domain(config, transfer):
-    """The encoder stage 2.1 puts the target batch through (``config.coral_encoder``): 'auto' is f_s
-    ("source") when the source was read as the target records it, the encoder deployed then; else f_t."""
-    if config.coral_encoder == "auto":
-        return "source" if transfer.get("ctf_transfer") else "target"
-    return config.coral_encoder
-
-
 @_stage_function
 def stage2_1_coral(networks, data, config, run=None):
     """Stage 2.1: f_t starts as a copy of f_s; train with cross-entropy + α·CORAL.
 
-    With ``config.coral_encoder`` 'source' (or 'auto' and the source transferred: :func:`coral_domain`) the
-    target batch goes through f_s instead of f_t (one encoder for both domains, as Deep CORAL) and f_t
-    becomes a copy of the aligned f_s at the end.
+    ``config.coral_encoder='source'`` sends the target batch through f_s instead of f_t (one encoder
+    for both domains, as Deep CORAL) and copies the aligned f_s into f_t at the end.
 
     Each step takes a labelled source batch and an unlabelled target batch of the same size
     (``coral_batch_size``, lowered to the smaller pool when a pool is smaller); an epoch is one pass over
@@ -345,7 +334,7 @@ def stage2_1_coral(networks, data, config, run=None):
     resuming = run.resume is not None and run.resume["state"].get("stage") == "2.1"
     if not resuming:
         networks.target_from_source()
-    through = coral_domain(config, data.transfer)
+    through = config.coral_encoder  # the encoder the target batch goes through
     domains = ("source",) if through == "source" else ("source", "target")
     variables = networks.encoder_variables(domains) + networks.classifier.trainable_variables
     src, tgt = data.split.source_train, _unlabelled_pool(data.split)
