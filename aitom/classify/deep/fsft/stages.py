@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 
 from .checkpoint import CheckpointStore
+from .models import DOMAINS
 from .precision import scaled_gradients, stage_optimizer
 from .data import (CROSS_DOMAIN_GROUPS, augmentation_codes, batch_dataset, cycled_permutation, pair_dataset,
                    sample_pair_groups, stratified_pool)
@@ -335,7 +336,7 @@ def stage2_1_coral(networks, data, config, run=None):
     if not resuming:
         networks.target_from_source()
     through = config.coral_encoder  # the encoder the target batch goes through
-    domains = ("source",) if through == "source" else ("source", "target")
+    domains = ("source",) if through == "source" else DOMAINS  # f_t untrained when the target uses f_s
     variables = networks.encoder_variables(domains) + networks.classifier.trainable_variables
     src, tgt = data.split.source_train, _unlabelled_pool(data.split)
     batch = min(config.coral_batch_size, len(src), len(tgt))
