@@ -1,0 +1,110 @@
+"""Print this folder's tables: the paper's four stages (no self-training rounds) under the current defaults.
+
+runs.csv holds ``fsft_no_self_training`` (through f_s, the default's deployed encoder, and through f_t) and
+``fsft_no_coral[self_training_rounds=0]`` (through f_s). FSFT and FSFT without CORAL with the rounds (through
+f_s) are the default's runs of ../tuning_deploy_encoder/results.jsonl; source only, stage 2.1 (through f_t)
+and both ceilings come from ../benchmark_ctf_transfer/runs.csv, same splits. Usage: python table.py
+"""
+import csv
+import json
+import os
+import statistics as st
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FOUR_FS, FOUR_FT = "fsft_no_self_training", "fsft_no_self_training[deploy_encoder=target]"
+THREE_FS = "fsft_no_coral[self_training_rounds=0]"
+PROBE_FIELDS = {"data", "cell", "seed", "method", "val_target", "val_source", "val_mean", "test_target",
+                "test_source", "test_mean"}
+
+
+def _cell(structures, snr):
+    return ("" if structures == "shrec" else structures + "_") + f"src1000_tgt{snr}"
+
+
+def load():
+    """(rounds runs through f_s from results.jsonl, benchmark rows, this folder's rows), keyed by split."""
+    probe = {}
+    with open(os.path.join(HERE, "..", "tuning_deploy_encoder", "results.jsonl")) as f:
+        for r in map(json.loads, f):
+            if r["data"] == "runs/bench-data" and not set(r) - PROBE_FIELDS:
+                probe[(r["cell"], r["seed"], r["method"])] = r
+    with open(os.path.join(HERE, "..", "benchmark_ctf_transfer", "runs.csv")) as f:
+        bench = {(r["structures"], r["target_snr"], int(r["seed"]), r["method"]): r for r in csv.DictReader(f)}
+    new = {}
+    with open(os.path.join(HERE, "runs.csv")) as f:
+        for r in csv.DictReader(f):
+            new.setdefault((r["structures"], r["target_snr"], int(r["seed"])), {})[r["method"]] = r
+    return probe, bench, new
+
+
+def rows():
+    """One dict per split that has this folder's f_s runs (f_t's, where it ran, too; else None)."""
+    probe, bench, new = load()
+    out = []
+    for (s, snr, seed), ms in sorted(new.items()):
+        if not {FOUR_FS, THREE_FS} <= set(ms):
+            continue
+        c = _cell(s, snr)
+        b = lambda m, k="accuracy": float(bench[(s, snr, seed, m)][k])
+        n = lambda m, k="accuracy": float(ms[m][k]) if m in ms else None
+        out.append({
+            "cell": f"{s}, SNR {snr}", "key": (s, snr), "seed": seed,
+            "source only": b("source_only"), "2.1 (f_t)": b("coral"),
+            "four stages (f_s)": n(FOUR_FS), "four stages (f_t)": n(FOUR_FT), "no CORAL (f_s)": n(THREE_FS),
+            "FSFT": probe[(c, seed, "fsft")]["test_source"],
+            "FSFT, no CORAL": probe[(c, seed, "fsft_no_coral")]["test_source"],
+            "ceiling": b("target_oracle"), "joint ceiling": b("joint_oracle"),
+            "val source only": b("source_only", "target_val_acc"), "val 2.1 (f_t)": b("coral", "target_val_acc"),
+            "val four stages (f_s)": n(FOUR_FS, "target_val_acc"),
+            "val four stages (f_t)": n(FOUR_FT, "target_val_acc"),
+            "val no CORAL (f_s)": n(THREE_FS, "target_val_acc"),
+            "val FSFT": probe[(c, seed, "fsft")]["val_source"],
+            "val FSFT, no CORAL": probe[(c, seed, "fsft_no_coral")]["val_source"],
+            "wall s": n(FOUR_FS, "wall_s") + n(THREE_FS, "wall_s")})
+    return out
+
+
+COLUMNS = ["source only", "2.1 (f_t)", "four stages (f_t)", "four stages (f_s)", "no CORAL (f_s)", "FSFT",
+           "FSFT, no CORAL", "ceiling", "joint ceiling"]
+DIFFERENCES = [  # (label, a, b): paired a − b, test and validation
+    ("the rounds (FSFT − four stages, f_s)", "FSFT", "four stages (f_s)"),
+    ("CORAL without the rounds (four stages − no CORAL, f_s)", "four stages (f_s)", "no CORAL (f_s)"),
+    ("CORAL with the rounds (FSFT − FSFT without CORAL, f_s)", "FSFT", "FSFT, no CORAL"),
+    ("four stages: f_t − f_s", "four stages (f_t)", "four stages (f_s)"),
+    ("stage 3 − stage 2.1 (f_t)", "four stages (f_t)", "2.1 (f_t)"),
+    ("stage 2.1 − stage 1", "2.1 (f_t)", "source only"),
+]
+
+
+def _mean(values):
+    return None if None in values else st.mean(values)
+
+
+def _f(value):
+    return "–" if value is None else f"{value:.3f}"
+
+
+def main():
+    rs_all = rows()
+    print("| cell | seed | " + " | ".join(COLUMNS) + " | wall s (both runs) |")
+    print("|---" * (len(COLUMNS) + 3) + "|")
+    for r in rs_all:
+        print(f"| {r['cell']} | {r['seed']} | " + " | ".join(_f(r[k]) for k in COLUMNS) + f" | {r['wall s']:.0f} |")
+    for key in sorted({r["key"] for r in rs_all}):
+        rs = [r for r in rs_all if r["key"] == key]
+        print(f"\n{rs[0]['cell']}, seeds {','.join(str(r['seed']) for r in rs)}: means")
+        print("| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|")
+        print("| " + " | ".join(_f(_mean([r[k] for r in rs])) for k in COLUMNS) + " |")
+        print("\n| paired difference (points) | test, mean (per seed) | seeds up | validation, mean |\n|---|---|---|---|")
+        for label, a, b in DIFFERENCES:
+            if any(r[a] is None or r[b] is None for r in rs):
+                continue
+            d = [100 * (r[a] - r[b]) for r in rs]
+            v = (f"{100 * st.mean(r['val ' + a] - r['val ' + b] for r in rs):+.1f}"
+                 if "val " + a in rs[0] and "val " + b in rs[0] else "–")
+            print(f"| {label} | {st.mean(d):+.1f} ({', '.join(f'{x:+.1f}' for x in d)}) | "
+                  f"{sum(x > 0 for x in d)}/{len(d)} | {v} |")
+
+
+if __name__ == "__main__":
+    main()
