@@ -109,6 +109,9 @@ class FSFTConfig:
             source volume made target-like, and stage 3 and its rounds train the shared layers on the shots and
             the pool's pseudo-labels; chosen on the shrec set's validation split, seeds 0-1: FSFT 0.840 → 0.919
             and 0.877 → 0.923. After stage 2.1 alone f_t is the better (demo: 0.779 against 0.708; doc/results.md).
+            Without self-training rounds (fine-tune, FADA, ``self_training_rounds=0``) f_s stays: on the shrec
+            set's validation f_t gains +0.1 points in the mean over both SNRs and the three methods
+            (doc/results/ablation_four_stages/).
         rotation_averaging: class probabilities are averaged over a subtomogram and its three 180°
             rotations about the box axes (the augmentation's; ``averaging.py``), for the reported
             accuracies and in the trained classifier. Four forward passes per subtomogram; the
