@@ -5,46 +5,26 @@ runs.csv holds ``fsft_no_self_training`` (through f_s, the default's deployed en
 f_s) are the default's runs of ../tuning_deploy_encoder/results.jsonl; source only, stage 2.1 (through f_t)
 and both ceilings come from ../benchmark_ctf_transfer/runs.csv, same splits. Usage: python table.py
 """
-import csv
-import json
 import os
 import statistics as st
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from default_runs import benchmark, cell, folder_runs, scored_both_ways  # noqa: E402
+
 FOUR_FS, FOUR_FT = "fsft_no_self_training", "fsft_no_self_training[deploy_encoder=target]"
 THREE_FS = "fsft_no_coral[self_training_rounds=0]"
-PROBE_FIELDS = {"data", "cell", "seed", "method", "val_target", "val_source", "val_mean", "test_target",
-                "test_source", "test_mean"}
-
-
-def _cell(structures, snr):
-    return ("" if structures == "shrec" else structures + "_") + f"src1000_tgt{snr}"
-
-
-def load():
-    """(rounds runs through f_s from results.jsonl, benchmark rows, this folder's rows), keyed by split."""
-    probe = {}
-    with open(os.path.join(HERE, "..", "tuning_deploy_encoder", "results.jsonl")) as f:
-        for r in map(json.loads, f):
-            if r["data"] == "runs/bench-data" and not set(r) - PROBE_FIELDS:
-                probe[(r["cell"], r["seed"], r["method"])] = r
-    with open(os.path.join(HERE, "..", "benchmark_ctf_transfer", "runs.csv")) as f:
-        bench = {(r["structures"], r["target_snr"], int(r["seed"]), r["method"]): r for r in csv.DictReader(f)}
-    new = {}
-    with open(os.path.join(HERE, "runs.csv")) as f:
-        for r in csv.DictReader(f):
-            new.setdefault((r["structures"], r["target_snr"], int(r["seed"])), {})[r["method"]] = r
-    return probe, bench, new
 
 
 def rows():
     """One dict per split that has this folder's f_s runs (f_t's, where it ran, too; else None)."""
-    probe, bench, new = load()
+    probe, bench, new = scored_both_ways(), benchmark(), folder_runs(HERE)
     out = []
     for (s, snr, seed), ms in sorted(new.items()):
         if not {FOUR_FS, THREE_FS} <= set(ms):
             continue
-        c = _cell(s, snr)
+        c = cell(s, snr)
         b = lambda m, k="accuracy": float(bench[(s, snr, seed, m)][k])
         n = lambda m, k="accuracy": float(ms[m][k]) if m in ms else None
         out.append({

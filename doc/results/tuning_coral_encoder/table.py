@@ -4,43 +4,24 @@ The default's FSFT and no-CORAL runs (through f_s, the deployed encoder) are in
 ../tuning_deploy_encoder/results.jsonl; source only, CORAL through f_t and the ceiling in
 ../benchmark_ctf_transfer/runs.csv. Usage: python table.py
 """
-import csv
-import json
 import os
 import statistics as st
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from default_runs import benchmark, cell, folder_runs, scored_both_ways  # noqa: E402
+
 NEW_CORAL, NEW_FSFT = "coral[coral_encoder=source]", "fsft[coral_encoder=source]"
 
 
-def _cell(structures, snr):
-    return ("" if structures == "shrec" else structures + "_") + f"src1000_tgt{snr}"
-
-
-def load():
-    probe = {}
-    with open(os.path.join(HERE, "..", "tuning_deploy_encoder", "results.jsonl")) as f:
-        for r in map(json.loads, f):
-            if r["data"] == "runs/bench-data" and not set(r) - {"data", "cell", "seed", "method", "val_target",
-                                                                 "val_source", "val_mean", "test_target",
-                                                                 "test_source", "test_mean"}:
-                probe[(r["cell"], r["seed"], r["method"])] = r
-    with open(os.path.join(HERE, "..", "benchmark_ctf_transfer", "runs.csv")) as f:
-        bench = {(r["structures"], r["target_snr"], int(r["seed"]), r["method"]): r for r in csv.DictReader(f)}
-    new = {}
-    with open(os.path.join(HERE, "runs.csv")) as f:
-        for r in csv.DictReader(f):
-            new.setdefault((r["structures"], r["target_snr"], int(r["seed"])), {})[r["method"]] = r
-    return probe, bench, new
-
-
 def main():
-    probe, bench, new = load()
+    probe, bench, new = scored_both_ways(), benchmark(), folder_runs(HERE)
     rows = []
     for (s, snr, seed), ms in sorted(new.items()):
         if NEW_FSFT not in ms:  # a run still going
             continue
-        c = _cell(s, snr)
+        c = cell(s, snr)
         rows.append({
             "cell": f"{s}, SNR {snr}", "key": (s, snr), "seed": seed,
             "source only": float(bench[(s, snr, seed, "source_only")]["accuracy"]),
