@@ -83,6 +83,15 @@ def test_method_names_with_config_changes():
         resolve_method("fsft[alpha=5]")
 
 
+@pytest.mark.parametrize("name", ["finetune", "finetune_target_only", "fada", "fsft_no_coral"])
+def test_methods_without_coral_drop_the_stage3_coral_term(name, monkeypatch):
+    from aitom.classify.deep.fsft import baselines
+    seen = []
+    monkeypatch.setattr(baselines, "_train_stages", lambda s, t, config, *rest: seen.append(config))
+    METHODS[name](None, None, config=CFG.replace(stage3_coral_alpha=1.0))
+    assert seen[0].stage3_coral_alpha == 0
+
+
 def _numpy_swd(zs, zt, theta):
     ps, pt = np.sort(zs @ theta, axis=0), np.sort(zt @ theta, axis=0)
     n, m = len(ps), len(pt)

@@ -1,3 +1,6 @@
+import dataclasses
+
+import keras
 import numpy as np
 import pytest
 from fsft_helpers import blob_set, stage_data, tiny_config
@@ -147,3 +150,32 @@ def test_without_coral_the_target_statistics_come_from_target_data(tmp_path):
         want = probe.blocks["target"].get_layer("f_target_block1_bn").moving_mean.numpy()
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
         assert not np.allclose(got, net.blocks["source"].get_layer("f_source_block1_bn").moving_mean.numpy())
+
+
+def _nan_test_rows(data):
+    """``data`` with the target test volumes NaN: a stage that read one would stop on a non-finite loss."""
+    x = np.asarray(data.target.x).copy()
+    x[data.split.target_test] = np.nan
+    return StageData(data.source, dataclasses.replace(data.target, x=x), data.split)
+
+
+@pytest.mark.parametrize("through", ["target", "source"])
+def test_stage3_coral_term_reads_the_pool_in_every_round_and_never_the_test_set(data, through):
+    cfg = tiny_config(epochs_stage3=2, self_training_rounds=1, stage3_coral_alpha=1.0, coral_encoder=through)
+    _, history = stage3_finetune(FSFTNetworks(16, 3, cfg), _nan_test_rows(data), cfg)
+    assert history["round"] == [0, 0, 1, 1]
+    assert len(history["coral"]) == 4 and all(0 < c < 2 for c in history["coral"])  # the normalised loss's range
+
+
+def test_stage3_coral_term_leaves_the_pairs_as_they_were(data):
+    # the pool batches are drawn after the pairs: a vanishing weight trains as the paper's stage 3 does
+    weights = []
+    for alpha in (0.0, 1e-30):
+        cfg = tiny_config(epochs_stage3=2, self_training_rounds=0, stage3_coral_alpha=alpha)
+        keras.utils.set_random_seed(0)
+        net = FSFTNetworks(16, 3, cfg)
+        _, history = stage3_finetune(net, data, cfg)
+        assert ("coral" in history) == bool(alpha)
+        weights.append([w for m in net.components().values() for w in m.get_weights()])
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

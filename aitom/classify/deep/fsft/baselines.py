@@ -20,7 +20,7 @@ Methods (:data:`METHODS`)
                   against collapsing onto 5 x k examples). Measured (doc/results.md): it does keep the
                   source accuracy but costs target accuracy, and L_T alone did not collapse; so both
                   variants are reported. Labelled data only: the target BatchNorm statistics are the
-                  running averages over the shot batches, and no self-training round.
+                  running averages over the shot batches, no self-training round and no CORAL term.
     finetune_target_only  the textbook fine-tune: L_T alone (``stage3_source_weight = 0``): f_s gets
                   no gradient; f_0 and g learn from the target shots only.
     coral         Deep CORAL (Sun & Saenko 2016), unsupervised: stages 1 + 2.1.
@@ -29,12 +29,12 @@ Methods (:data:`METHODS`)
                   (``dcd_use_3d_branch=False``) trained on the four groups with the encoders frozen
                   (stage 2.2), then stage 3 alternating D steps and encoder steps
                   (``stage3_alternating=True``) with γ·L_DCD + L_S + L_T. Labelled data only (no target
-                  BatchNorm recalibration, no self-training round). Departure from Motiian et al.: the target domain has its own
+                  BatchNorm recalibration, no self-training round, no CORAL term). Departure from Motiian et al.: the target domain has its own
                   copy of blocks 1-2 and its own BatchNorms (initialised from the source's), as in FSFT,
                   so that the comparison isolates the training procedure.
     fsft          the four stages with ``config`` as given.
-    fsft_no_coral, fsft_alternating, fsft_no_3d   ablations: without stage 2.1; GAN-style alternating
-                  stage 3; D without its 3D branch.
+    fsft_no_coral, fsft_alternating, fsft_no_3d   ablations: without CORAL (no stage 2.1, no stage-3 CORAL
+                  term); GAN-style alternating stage 3; D without its 3D branch.
     fsft_no_self_training  ablation: stage 3 without the self-training round on pseudo-labelled pool
                   rows (``self_training_rounds=0``): the paper's four stages.
     fsft_no_ctf_transfer  ablation: the source read as stored (``ctf_transfer=False``), as for data sets
@@ -191,6 +191,7 @@ def finetune(source, target, shots=5, config=None, shared=None, progress=False, 
         epochs_stage3=config.epochs_stage3 if config.finetune_epochs is None else config.finetune_epochs,
         lr_stage3=config.lr_stage3 if config.finetune_lr is None else config.finetune_lr)
     changes = dict(gamma=0.0, stage3_alternating=False, recalibrate_target_bn=False, self_training_rounds=0,
+                   stage3_coral_alpha=0.0,
                    stage3_source_weight=0.0 if target_only else 1.0)
     return _train_stages(source, target, _config(config, shots, changes, overrides), ("1", "3"), shared, progress)
 
@@ -251,9 +252,9 @@ METHODS = {
     "coral": staged_method(("1", "2.1"), alignment="coral"),
     "swd": staged_method(("1", "2.1"), alignment="swd"),
     "fada": staged_method(("1", "2.2", "3"), dcd_use_3d_branch=False, stage3_alternating=True,
-                          recalibrate_target_bn=False, self_training_rounds=0),
+                          recalibrate_target_bn=False, self_training_rounds=0, stage3_coral_alpha=0.0),
     "fsft": staged_method(STAGES),
-    "fsft_no_coral": staged_method(("1", "2.2", "3")),
+    "fsft_no_coral": staged_method(("1", "2.2", "3"), stage3_coral_alpha=0.0),
     "fsft_no_self_training": staged_method(STAGES, self_training_rounds=0),
     "fsft_no_ctf_transfer": staged_method(STAGES, ctf_transfer=False),
     "fsft_alternating": staged_method(STAGES, stage3_alternating=True),

@@ -36,7 +36,8 @@ class FSFTConfig:
             normalised loss, chosen on the validation score of the shrec set (doc/results.md) among the
             paper's form at α = 500 (the reference's number, about two orders of magnitude stronger
             than the reference's unsquared norm) and at α = 5 (about the reference's strength).
-        coral_encoder: the domain-related encoder the unlabelled target batch goes through in stage 2.1:
+        coral_encoder: the domain-related encoder the unlabelled target batch goes through in stage 2.1
+            (and in stage 3 with ``stage3_coral_alpha``):
             'target' (default; f_t, the paper's) or 'source' (f_s, shared by both domains as in Deep CORAL;
             f_t becomes a copy of the aligned f_s when the stage ends). With the source read as the target
             records it, 'source' lifts stage 2.1 by 1.9 and 3.2 points on the benchmark's two sets at SNR 0.1
@@ -61,6 +62,9 @@ class FSFTConfig:
         stage3_freeze_bn: True (default; not in the reference, which leaves BatchNorm in training mode):
             BatchNorm uses and keeps its moving statistics during stage 3, so that training, D and
             deployment see features normalised the same way (see ``stages.stage3_finetune``).
+        stage3_coral_alpha (not in the paper): weight of a CORAL term (``coral_loss``'s form) kept in stage 3
+            and its self-training rounds, between each step's source embeddings and as many unlabelled target
+            subtomograms through ``coral_encoder``; 0 (default) is the paper's stage 3.
         self_training_rounds (not in the paper): after stage 3, label a share of the unlabelled target
             pool with the network's own class-balanced confident predictions (``pseudo_labels.py``) and
             run stage 3 again (fresh optimizer, same schedule) with the shots plus those rows as the
@@ -151,8 +155,8 @@ class FSFTConfig:
     coral_batch_size: int = _field(128, "2.1")
     lr_stage2_1: float = _field(2e-4, "2.1")
     coral_alpha: float = _field(1.0, "2.1")
-    coral_loss: str = _field("normalized", "2.1")
-    coral_encoder: str = _field("target", "2.1")
+    coral_loss: str = _field("normalized", "2.1", "3")
+    coral_encoder: str = _field("target", "2.1", "3")
     alignment: str = _field("coral", "2.1")
     swd_projections: int = _field(128, "2.1")
     swd_alpha: float = _field(1.0, "2.1")
@@ -170,6 +174,7 @@ class FSFTConfig:
     stage3_alternating: bool = _field(False, "3")
     stage3_source_weight: float = _field(1.0, "3")
     stage3_freeze_bn: bool = _field(True, "3")
+    stage3_coral_alpha: float = _field(0.0, "3")
 
     self_training_rounds: int = _field(2, "3")
     pseudo_label_fraction: float = _field(0.6, "3")
@@ -213,7 +218,7 @@ class FSFTConfig:
              lambda v: finite(v) and v > 0, "a finite number > 0"),
             (("source_noise_share",), True, lambda v: finite(v) and 0 < v <= 1, "None or in (0, 1]"),
             (("finetune_lr",), True, lambda v: finite(v) and v > 0, "None or a finite number > 0"),
-            (("coral_alpha", "swd_alpha", "gamma", "stage3_source_weight"), False, lambda v: finite(v) and v >= 0,
+            (("coral_alpha", "swd_alpha", "gamma", "stage3_source_weight", "stage3_coral_alpha"), False, lambda v: finite(v) and v >= 0,
              "a finite number >= 0"),
             (("target_test_fraction", "source_val_fraction"), False, lambda v: finite(v) and 0 <= v < 1, "in [0, 1)"),
             (("bn_momentum",), False, lambda v: finite(v) and 0 <= v <= 1, "in [0, 1]"),

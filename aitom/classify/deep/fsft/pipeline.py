@@ -128,7 +128,8 @@ def _claim_run_dir(run_dir):
         f.write("aitom-fsft run folder: written by aitom.classify.deep.fsft.train\n")
 
 
-FIELDS_ADDED_LATER = {"self_training_rounds": 0, "self_training_epochs": None, "coral_encoder": "target"}
+FIELDS_ADDED_LATER = {"self_training_rounds": 0, "self_training_epochs": None, "coral_encoder": "target",
+                     "stage3_coral_alpha": 0.0}
 """FSFTConfig fields newer than some run folders, with the value that reproduces what such a run did."""
 
 

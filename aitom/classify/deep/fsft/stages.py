@@ -483,6 +483,11 @@ def stage3_finetune(networks, data, config, run=None):
     normalises with population ones, and D was trained in stage 2.2 on inference-mode features: with
     frozen statistics the network is trained, judged by D and deployed in one and the same mode.
 
+    CORAL term (``stage3_coral_alpha``, not in the paper; 0 by default): each step also takes as many
+    unlabelled pool subtomograms as pairs, through ``coral_encoder``, and adds α·CORAL between their embeddings
+    and the pairs' source embeddings, so that the alignment of stage 2.1 is trained on through stage 3 and its
+    rounds. The pool batches are drawn after the pairs: the pairs are those of a run without the term.
+
     Self-training (``self_training_rounds``, not in the paper): after the stage, each round labels the
     unlabelled pool with the network's class-balanced confident predictions (``pseudo_label_fraction``
     of it, :mod:`.pseudo_labels`) and trains the stage again, fresh optimizer, with the shots plus those
@@ -557,6 +562,11 @@ def _stage3_fit(networks, data, config, run, target_rows, target_labels, round_)
             d_optimizer = _adam(config.lr_stage2_2, config, epochs, 2 * n_per_group // batch)
         extra["optimizer_D"] = (d_optimizer, d_variables)
     bn_training = not config.stage3_freeze_bn
+    coral_alpha, through = float(config.stage3_coral_alpha), config.coral_encoder
+    pool = _unlabelled_pool(split) if coral_alpha else None
+    if coral_alpha and batch < 2:
+        raise ValueError("stage 3's CORAL term needs stage-3 batches of at least two pairs for a covariance")
+    normalized = config.coral_loss == "normalized"
 
     def d_step(xa, xb, group, xa2, xb2, group2):
         """One D update on the four groups: cross-domain pairs (xa, xb), same-domain pairs (xa2, xb2)."""
@@ -569,7 +579,8 @@ def _stage3_fit(networks, data, config, run, target_rows, target_labels, round_)
         d_optimizer.apply_gradients(zip(scaled_gradients(tape, loss, d_variables, d_optimizer), d_variables))
         return loss
 
-    def step(xa, ya, xb, yb, group, *same_domain):
+    def step(xa, ya, xb, yb, group, *rest):
+        same_domain, x_pool = (rest[:-1], rest[-1]) if coral_alpha else (rest, None)
         out = {"d_loss": d_step(xa, xb, group, *same_domain)} if alternating else {}
         with tf.GradientTape() as tape:
             fa, za = networks.encode(xa, "source", training=bn_training)
@@ -581,6 +592,10 @@ def _stage3_fit(networks, data, config, run, target_rows, target_labels, round_)
                 l_dcd = cross_entropy(confusion_targets(group), disc([fa, fb, za, zb], training=False), batch)
                 loss = loss + gamma * l_dcd
                 out["dcd"] = l_dcd
+            if coral_alpha:
+                _, z_pool = networks.encode(x_pool, through, training=bn_training)
+                out["coral"] = coral(za, z_pool, normalized=normalized)
+                loss = loss + coral_alpha * out["coral"]
         optimizer.apply_gradients(zip(scaled_gradients(tape, loss, variables, optimizer), variables))
         return dict(out, loss=loss, source_ce=l_s, target_ce=l_t)
 
@@ -597,12 +612,23 @@ def _stage3_fit(networks, data, config, run, target_rows, target_labels, round_)
                             extra=(p["label_a"].astype(np.int32), p["label_b"].astype(np.int32),
                                    p["group"].astype(np.int32)))
 
+    def pool_batches(n_batches, rng):
+        """``n_batches`` unlabelled target batches of ``batch``: the pool cycled, reshuffled each pass."""
+        rows = pool[cycled_permutation(len(pool), n_batches * batch, rng)]
+        return batch_dataset(data.target.x, None, rows, batch, drop_remainder=True,
+                             augment_seed=_augment_seed(config, rng)).map(lambda x, _: x)
+
     def epoch_dataset(rng):
         cross = pairs(data.target.x, CROSS_DOMAIN_GROUPS, rng)
-        if not alternating:
-            return cross.map(lambda xa, xb, ya, yb, g: (xa, ya, xb, yb, g))
-        same = pairs(data.source.x, (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS), rng)
-        return tf.data.Dataset.zip(cross, same).map(lambda c, d: (c[0], c[2], c[1], c[3], c[4], d[0], d[1], d[4]))
+        streams = [cross.map(lambda xa, xb, ya, yb, g: (xa, ya, xb, yb, g))]
+        if alternating:
+            same = pairs(data.source.x, (G1_SAME_DOMAIN_SAME_CLASS, G3_SAME_DOMAIN_DIFFERENT_CLASS), rng)
+            streams.append(same.map(lambda xa, xb, ya, yb, g: (xa, xb, g)))
+        if coral_alpha:  # drawn last, so that the pairs are those of a run without the term
+            streams.append(pool_batches(2 * n_per_group // batch, rng).map(lambda x: (x,)))
+        if len(streams) == 1:
+            return streams[0]
+        return tf.data.Dataset.zip(*streams).map(lambda *parts: sum(parts, ()))
 
     return _fit("3", networks, run, epochs, optimizer, variables, step, epoch_dataset,
                 _source_val_eval(networks, data), extra_optimizers=extra, round_=round_)
