@@ -179,3 +179,16 @@ def test_stage3_coral_term_leaves_the_pairs_as_they_were(data):
         weights.append([w for m in net.components().values() for w in m.get_weights()])
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_stage3_coral_term_moves_only_the_pools_embeddings(data):
+    # the pool through f_t, no L_S, no D: f_s would change only through a gradient of the term on the source side
+    cfg = tiny_config(epochs_stage3=2, self_training_rounds=0, stage3_coral_alpha=10.0, coral_encoder="target",
+                      gamma=0.0, stage3_source_weight=0.0)
+    net = FSFTNetworks(16, 3, cfg)
+    net.target_from_source()
+    before = [w.copy() for w in net.blocks["source"].get_weights()]
+    _, history = stage3_finetune(net, data, cfg)
+    assert history["coral"][-1] > 0
+    for a, b in zip(before, net.blocks["source"].get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -486,7 +486,10 @@ def stage3_finetune(networks, data, config, run=None):
     CORAL term (``stage3_coral_alpha``, not in the paper; 0 by default): each step also takes as many
     unlabelled pool subtomograms as pairs, through ``coral_encoder``, and adds α·CORAL between their embeddings
     and the pairs' source embeddings, so that the alignment of stage 2.1 is trained on through stage 3 and its
-    rounds. The pool batches are drawn after the pairs: the pairs are those of a run without the term.
+    rounds. The source embeddings are a fixed reference (no gradient through them): with BatchNorm frozen nothing
+    else fixes the embeddings' scale, and a term free to move both sides was lowered by shrinking both, until f_s
+    mapped every subtomogram to one point (chance accuracy on the benchmark, doc/results/tuning_stage3_coral/).
+    The pool batches are drawn after the pairs: the pairs are those of a run without the term.
 
     Self-training (``self_training_rounds``, not in the paper): after the stage, each round labels the
     unlabelled pool with the network's class-balanced confident predictions (``pseudo_label_fraction``
@@ -594,7 +597,7 @@ def _stage3_fit(networks, data, config, run, target_rows, target_labels, round_)
                 out["dcd"] = l_dcd
             if coral_alpha:
                 _, z_pool = networks.encode(x_pool, through, training=bn_training)
-                out["coral"] = coral(za, z_pool, normalized=normalized)
+                out["coral"] = coral(tf.stop_gradient(za), z_pool, normalized=normalized)  # (a fixed reference)
                 loss = loss + coral_alpha * out["coral"]
         optimizer.apply_gradients(zip(scaled_gradients(tape, loss, variables, optimizer), variables))
         return dict(out, loss=loss, source_ce=l_s, target_ce=l_t)
