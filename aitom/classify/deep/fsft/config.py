@@ -64,7 +64,10 @@ class FSFTConfig:
             deployment see features normalised the same way (see ``stages.stage3_finetune``).
         stage3_coral_alpha (not in the paper): weight of a CORAL term (``coral_loss``'s form) kept in stage 3
             and its self-training rounds, between each step's source embeddings and as many unlabelled target
-            subtomograms through ``coral_encoder``; 0 (default) is the paper's stage 3.
+            subtomograms through ``coral_encoder``; 0 (default) is the paper's stage 3. With CORAL through f_s
+            (the deployed encoder) in both stages and α = 1 it changed FSFT's validation score by -0.2 points over
+            the shrec set's five seeds at SNR 0.1 (test -0.4; the term alone -0.5), so it is off
+            (doc/results/tuning_stage3_coral/).
         self_training_rounds (not in the paper): after stage 3, label a share of the unlabelled target
             pool with the network's own class-balanced confident predictions (``pseudo_labels.py``) and
             run stage 3 again (fresh optimizer, same schedule) with the shots plus those rows as the
