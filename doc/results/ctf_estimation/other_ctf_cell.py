@@ -11,9 +11,11 @@ The same CTF form on the assemblies set (28³ at 1.2 nm, as the benchmark's asse
 tool that records neither arrive (the estimate then works in a 1.0 nm voxel it assumes). ``--target-per-class N``:
 N target subtomograms per class instead of 200 (100: the size of a set of 100 per class and domain, split by the
 defaults into 5 shots, a test set and an unlabelled pool of about 47 per class). Each variant writes its own folder
-(other_ctf[_bare][_target<N>]/runs.csv) and keeps its data in runs/other-ctf-data[-target<N>].
+(other_ctf[_bare][_target<N>]/runs.csv, or ``--out DIR``) and keeps its data in
+runs/other-ctf-data[-target<N>]. ``--simulate-only``: simulate the cell's data and stop (run it once before
+processes that share the data start).
 Usage: python doc/results/ctf_estimation/other_ctf_cell.py SEEDS "METHOD;METHOD" [STRUCTURES] [--bare]
-       [--target-per-class N]
+       [--target-per-class N] [--out DIR] [--simulate-only]
 """
 import argparse
 
@@ -31,6 +33,8 @@ parser.add_argument("methods", type=lambda v: v.split(";"))
 parser.add_argument("structures", nargs="?", default="shrec", choices=sorted(VOXEL_NM))
 parser.add_argument("--bare", action="store_true")
 parser.add_argument("--target-per-class", type=int, default=200)
+parser.add_argument("--out")
+parser.add_argument("--simulate-only", action="store_true")
 args = parser.parse_args()
 size = "" if args.target_per_class == 200 else f"_target{args.target_per_class}"
 data_dir = "runs/other-ctf-data" + size.replace("_", "-")
@@ -44,6 +48,10 @@ def bare_cell(source_snr, target_snr):
     return tuple(SubtomogramSet(s.x, s.y, s.class_names) for s in sets)
 
 
-run_experiment("doc/results/ctf_estimation/other_ctf" + ("_bare" if args.bare else "") + size, target_snrs=(0.1,),
+if args.simulate_only:
+    simulated_cell(data_dir, 1000, 0.1, progress=True, **cell)
+    raise SystemExit
+out = args.out or "doc/results/ctf_estimation/other_ctf" + ("_bare" if args.bare else "") + size
+run_experiment(out, target_snrs=(0.1,),
                seeds=args.seeds, methods=args.methods, data_dir=data_dir, progress=False,
                simulate=bare_cell if args.bare else None, **cell)
