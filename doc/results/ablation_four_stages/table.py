@@ -6,12 +6,11 @@ f_s) are the default's runs of ../tuning_deploy_encoder/results.jsonl; source on
 and both ceilings come from ../benchmark_ctf_transfer/runs.csv, same splits. Usage: python table.py
 """
 import os
-import statistics as st
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from default_runs import benchmark, cell, folder_runs, scored_both_ways  # noqa: E402
+from default_runs import benchmark, cell, fmt as _f, folder_runs, print_cell_summaries, scored_both_ways  # noqa: E402,E501
 
 FOUR_FS, FOUR_FT = "fsft_no_self_training", "fsft_no_self_training[deploy_encoder=target]"
 THREE_FS = "fsft_no_coral[self_training_rounds=0]"
@@ -56,34 +55,13 @@ DIFFERENCES = [  # (label, a, b): paired a − b, test and validation
 ]
 
 
-def _mean(values):
-    return None if None in values else st.mean(values)
-
-
-def _f(value):
-    return "–" if value is None else f"{value:.3f}"
-
-
 def main():
     rs_all = rows()
     print("| cell | seed | " + " | ".join(COLUMNS) + " | wall s (both runs) |")
     print("|---" * (len(COLUMNS) + 3) + "|")
     for r in rs_all:
         print(f"| {r['cell']} | {r['seed']} | " + " | ".join(_f(r[k]) for k in COLUMNS) + f" | {r['wall s']:.0f} |")
-    for key in sorted({r["key"] for r in rs_all}):
-        rs = [r for r in rs_all if r["key"] == key]
-        print(f"\n{rs[0]['cell']}, seeds {','.join(str(r['seed']) for r in rs)}: means")
-        print("| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|")
-        print("| " + " | ".join(_f(_mean([r[k] for r in rs])) for k in COLUMNS) + " |")
-        print("\n| paired difference (points) | test, mean (per seed) | seeds up | validation, mean |\n|---|---|---|---|")
-        for label, a, b in DIFFERENCES:
-            if any(r[a] is None or r[b] is None for r in rs):
-                continue
-            d = [100 * (r[a] - r[b]) for r in rs]
-            v = (f"{100 * st.mean(r['val ' + a] - r['val ' + b] for r in rs):+.1f}"
-                 if "val " + a in rs[0] and "val " + b in rs[0] else "–")
-            print(f"| {label} | {st.mean(d):+.1f} ({', '.join(f'{x:+.1f}' for x in d)}) | "
-                  f"{sum(x > 0 for x in d)}/{len(d)} | {v} |")
+    print_cell_summaries(rs_all, COLUMNS, DIFFERENCES)
 
 
 if __name__ == "__main__":

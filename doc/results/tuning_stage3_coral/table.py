@@ -7,12 +7,11 @@ with CORAL through f_s in stage 2.1 only in ../tuning_coral_encoder/runs.csv; so
 """
 import json
 import os
-import statistics as st
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from default_runs import benchmark, cell, folder_runs, scored_both_ways  # noqa: E402
+from default_runs import benchmark, cell, fmt as _f, folder_runs, print_cell_summaries, scored_both_ways  # noqa: E402,E501
 
 NEW = "fsft[coral_encoder=source,stage3_coral_alpha=1.0]"
 VIA_FS = "fsft[coral_encoder=source]"
@@ -52,10 +51,6 @@ DIFFERENCES = [  # (label, a, b): paired a − b, test and validation
 ]
 
 
-def _f(value):
-    return "–" if value is None else f"{value:.3f}"
-
-
 def main():
     rs_all = rows()
     assert all(abs(r["stage 1"] - r["source only"]) < 5e-7 for r in rs_all), "a split differs from the benchmark's"
@@ -64,21 +59,7 @@ def main():
     for r in rs_all:
         print(f"| {r['cell']} | {r['seed']} | " + " | ".join(_f(r[k]) for k in COLUMNS)
               + f" | {r['val FSFT']:.3f} / {r['val via f_s, 2.1 and 3']:.3f} | {r['wall s']:.0f} |")
-    for key in sorted({r["key"] for r in rs_all}):
-        rs = [r for r in rs_all if r["key"] == key]
-        print(f"\n{rs[0]['cell']}, seeds {','.join(str(r['seed']) for r in rs)}: means")
-        print("| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|")
-        print("| " + " | ".join(_f(None if any(r[k] is None for r in rs) else st.mean(r[k] for r in rs))
-                                for k in COLUMNS) + " |")
-        print("\n| paired difference (points) | test, mean (per seed) | seeds up | validation, mean |\n|---|---|---|---|")
-        for label, a, b in DIFFERENCES + [("stage 2.1 − source only", "2.1", "source only")]:
-            if any(r[a] is None or r[b] is None for r in rs):
-                continue
-            d = [100 * (r[a] - r[b]) for r in rs]
-            v = (f"{100 * st.mean(r['val ' + a] - r['val ' + b] for r in rs):+.1f}"
-                 if "val " + a in rs[0] and "val " + b in rs[0] else "–")
-            print(f"| {label} | {st.mean(d):+.1f} ({', '.join(f'{x:+.1f}' for x in d)}) | "
-                  f"{sum(x > 0 for x in d)}/{len(d)} | {v} |")
+    print_cell_summaries(rs_all, COLUMNS, DIFFERENCES + [("stage 2.1 − source only", "2.1", "source only")])
 
 
 if __name__ == "__main__":
