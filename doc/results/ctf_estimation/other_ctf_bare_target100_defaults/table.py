@@ -7,22 +7,20 @@ on shrec also source only and the target-only ceiling). On assemblies, source on
 FSFT as it ran before ``deploy_encoder`` (f_t deployed) are the rows of ``../other_ctf_bare_target100/runs.csv``,
 same splits. Usage: python table.py
 """
-import csv
 import json
 import os
 import statistics as st
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EARLIER = os.path.join(HERE, "..", "other_ctf_bare_target100")
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
+from default_runs import fmt, folder_runs  # noqa: E402
 
 
 def read(folder):
-    """(structures, seed) -> {method: row} of ``folder``'s runs.csv."""
-    out = {}
-    with open(os.path.join(folder, "runs.csv"), newline="") as f:
-        for r in csv.DictReader(f):
-            out.setdefault((r["structures"], int(r["seed"])), {})[r["method"]] = r
-    return out
+    """(structures, seed) -> {method: row} of ``folder``'s runs.csv (one target SNR per folder)."""
+    return {(structures, seed): runs for (structures, _, seed), runs in folder_runs(folder).items()}
 
 
 def rows(structures):
@@ -52,10 +50,6 @@ COLUMNS = ["source only", "2.1", "FSFT (f_t, before)", "FSFT", "fine-tune", "FAD
 DIFFERENCES = [("FSFT − source only", "FSFT", "source only"), ("FSFT − fine-tune", "FSFT", "fine-tune"),
                ("FSFT − FADA", "FSFT", "FADA"), ("FSFT − FSFT with f_t (before)", "FSFT", "FSFT (f_t, before)"),
                ("stage 2.1 − source only", "2.1", "source only")]
-
-
-def fmt(v):
-    return "–" if v is None else f"{v:.3f}"
 
 
 def print_tables(structures):
