@@ -27,24 +27,26 @@ def epochs(method):
 
 
 def groups():
-    """(structures, SNR, labels, test rows, epochs) -> {seed: accuracy}, this folder's runs and the benchmark's."""
+    """(structures, SNR, labels, target per class, test rows, epochs) -> {seed: accuracy}, this folder's runs and the
+    benchmark's."""
     out = {}
     with open(os.path.join(HERE, "runs.csv"), newline="") as f:
         for r in csv.DictReader(f):
             n_test = int(r["n_test"])
-            key = (r["structures"], r["target_snr"], PER_CELL - n_test, n_test, epochs(r["method"]))
+            key = (r["structures"], r["target_snr"], PER_CELL - n_test, 1000, n_test, epochs(r["method"]))
             out.setdefault(key, {})[int(r["seed"])] = float(r["accuracy"])
     for (structures, snr, seed, method), r in benchmark().items():
         if method == "target_oracle":
-            out.setdefault((structures, snr, 1020, int(r["n_test"]), epochs(method)), {})[seed] = float(r["accuracy"])
+            out.setdefault((structures, snr, 1020, 200, int(r["n_test"]), epochs(method)), {})[seed] = float(r["accuracy"])
     return out
 
 
 if __name__ == "__main__":
-    print("| cell | labelled target | test rows | epochs | optimiser steps | seeds | accuracy per seed | mean |")
-    print("|---|---|---|---|---|---|---|---|")
-    for (structures, snr, labels, n_test, ep), accs in sorted(groups().items()):
+    print("| cell | labelled target | target per class | test rows | epochs | optimiser steps | seeds | accuracy per seed "
+          "| mean |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (structures, snr, labels, per_class, n_test, ep), accs in sorted(groups().items()):
         seeds = sorted(accs)
-        print(f"| {structures}, SNR {snr} | {labels} | {n_test} | {ep} | {ep * (labels // BATCH)} | "
+        print(f"| {structures}, SNR {snr} | {labels} | {per_class} | {n_test} | {ep} | {ep * (labels // BATCH)} | "
               f"{','.join(map(str, seeds))} | {', '.join(fmt(accs[s]) for s in seeds)} | "
               f"**{fmt(st.mean(accs.values()))}** |")
