@@ -3,27 +3,31 @@ subtomograms it trains on, one row per cell and label count.
 
 runs.csv holds this folder's runs, all on one simulated cell per row (``--n-per-class 100,1000``): 5 shots per
 class, then ``--target-test-fraction`` splits the other 995 per class into the test set and the pool, whose true
-labels the ceiling trains on (labels = 10 000 − test rows). The benchmark's ceiling (200 target per class, 1020
+labels the ceiling trains on (labels = 1000 × classes − test rows). The benchmark's ceiling (200 target per class, 1020
 labels, five seeds) is read from ``../benchmark_ctf_transfer/runs.csv`` through ``../default_runs.py``.
-Usage: python table.py
+Usage (the package installed): python table.py
 """
 import csv
+import json
 import os
-import re
 import statistics as st
 import sys
+
+from aitom.classify.deep.fsft.baselines import ORACLE_EPOCH_FACTOR, resolve_method
+from aitom.classify.deep.fsft.config import FSFTConfig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from default_runs import benchmark, fmt  # noqa: E402
 
-BATCH, FACTOR, PER_CELL = 32, 6, 10_000  # stage 1's batch, ORACLE_EPOCH_FACTOR, target rows in a cell here
+PER_CLASS = 1000  # target subtomograms per class in this folder's cells (--n-per-class 100,1000)
+BENCHMARK_PER_CLASS = 200  # and in the benchmark's (--n-per-class 100,200)
 
 
 def epochs(method):
-    """The ceiling's epochs: ORACLE_EPOCH_FACTOR times the run's stage-1 epochs (20 unless overridden)."""
-    found = re.search(r"epochs_stage1=(\d+)", method)
-    return FACTOR * (int(found.group(1)) if found else 20)
+    """The ceiling's epochs: ORACLE_EPOCH_FACTOR times the stage-1 epochs the method name sets (or the default's)."""
+    overrides = getattr(resolve_method(method), "keywords", {})
+    return ORACLE_EPOCH_FACTOR * overrides.get("epochs_stage1", FSFTConfig().epochs_stage1)
 
 
 def groups():
@@ -33,11 +37,15 @@ def groups():
     with open(os.path.join(HERE, "runs.csv"), newline="") as f:
         for r in csv.DictReader(f):
             n_test = int(r["n_test"])
-            key = (r["structures"], r["target_snr"], PER_CELL - n_test, 1000, n_test, epochs(r["method"]))
+            labels = PER_CLASS * len(json.loads(r["class_names"])) - n_test
+            key = (r["structures"], r["target_snr"], labels, PER_CLASS, n_test, epochs(r["method"]))
             out.setdefault(key, {})[int(r["seed"])] = float(r["accuracy"])
     for (structures, snr, seed, method), r in benchmark().items():
         if method == "target_oracle":
-            out.setdefault((structures, snr, 1020, 200, int(r["n_test"]), epochs(method)), {})[seed] = float(r["accuracy"])
+            n_test = int(r["n_test"])
+            labels = BENCHMARK_PER_CLASS * len(json.loads(r["class_names"])) - n_test
+            key = (structures, snr, labels, BENCHMARK_PER_CLASS, n_test, epochs(method))
+            out.setdefault(key, {})[seed] = float(r["accuracy"])
     return out
 
 
@@ -47,6 +55,7 @@ if __name__ == "__main__":
     print("|---|---|---|---|---|---|---|---|---|")
     for (structures, snr, labels, per_class, n_test, ep), accs in sorted(groups().items()):
         seeds = sorted(accs)
-        print(f"| {structures}, SNR {snr} | {labels} | {per_class} | {n_test} | {ep} | {ep * (labels // BATCH)} | "
+        print(f"| {structures}, SNR {snr} | {labels} | {per_class} | {n_test} | {ep} | "
+              f"{ep * (labels // FSFTConfig().batch_size)} | "
               f"{','.join(map(str, seeds))} | {', '.join(fmt(accs[s]) for s in seeds)} | "
               f"**{fmt(st.mean(accs.values()))}** |")
