@@ -84,12 +84,13 @@ def test_method_names_with_config_changes():
 
 
 @pytest.mark.parametrize("name", ["finetune", "finetune_target_only", "fada", "fsft_no_coral"])
-def test_methods_without_coral_drop_the_stage3_coral_term(name, monkeypatch):
+def test_baselines_drop_the_stage3_terms_that_are_fsfts_own(name, monkeypatch):
     from aitom.classify.deep.fsft import baselines
     seen = []
     monkeypatch.setattr(baselines, "_train_stages", lambda s, t, config, *rest: seen.append(config))
-    METHODS[name](None, None, config=CFG.replace(stage3_coral_alpha=1.0))
+    METHODS[name](None, None, config=CFG.replace(stage3_coral_alpha=1.0, stage3_source_target_weight=1.0))
     assert seen[0].stage3_coral_alpha == 0
+    assert seen[0].stage3_source_target_weight == (1.0 if name == "fsft_no_coral" else 0.0)  # FSFT's own term
 
 
 def _numpy_swd(zs, zt, theta):

@@ -192,3 +192,33 @@ def test_stage3_coral_term_moves_only_the_pools_embeddings(data):
     assert history["coral"][-1] > 0
     for a, b in zip(before, net.blocks["source"].get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_stage3_source_target_term_trains_f_s_on_the_labelled_target(data, weight):
+    # no L_S and no D: f_s changes only if the labelled target rows also go through it
+    cfg = tiny_config(epochs_stage3=2, self_training_rounds=0, gamma=0.0, stage3_source_weight=0.0,
+                      stage3_source_target_weight=weight)
+    net = FSFTNetworks(16, 3, cfg)
+    net.target_from_source()
+    before = [w.copy() for w in net.blocks["source"].get_weights()]
+    _, history = stage3_finetune(net, data, cfg)
+    assert ("target_ce_source" in history) == bool(weight)
+    changed = not all(np.array_equal(a, b) for a, b in zip(before, net.blocks["source"].get_weights()))
+    assert changed == bool(weight)
+
+
+@pytest.mark.parametrize("encoder", ["target", "source"])
+def test_self_training_labels_the_pool_through_the_chosen_encoder(data, encoder, monkeypatch):
+    from aitom.classify.deep.fsft import stages
+    seen, predict, pool = [], stages.predict_logits, list(data.split.target_unlabelled)
+
+    def recording(net, domain, x, indices, *args, **kwargs):
+        if list(indices) == pool:
+            seen.append(domain)
+        return predict(net, domain, x, indices, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "predict_logits", recording)
+    cfg = tiny_config(epochs_stage3=1, self_training_rounds=1, pseudo_label_encoder=encoder)
+    stage3_finetune(FSFTNetworks(16, 3, cfg), data, cfg)
+    assert seen == [encoder]

@@ -191,7 +191,7 @@ def finetune(source, target, shots=5, config=None, shared=None, progress=False, 
         epochs_stage3=config.epochs_stage3 if config.finetune_epochs is None else config.finetune_epochs,
         lr_stage3=config.lr_stage3 if config.finetune_lr is None else config.finetune_lr)
     changes = dict(gamma=0.0, stage3_alternating=False, recalibrate_target_bn=False, self_training_rounds=0,
-                   stage3_coral_alpha=0.0,
+                   stage3_coral_alpha=0.0, stage3_source_target_weight=0.0,
                    stage3_source_weight=0.0 if target_only else 1.0)
     return _train_stages(source, target, _config(config, shots, changes, overrides), ("1", "3"), shared, progress)
 
@@ -252,7 +252,8 @@ METHODS = {
     "coral": staged_method(("1", "2.1"), alignment="coral"),
     "swd": staged_method(("1", "2.1"), alignment="swd"),
     "fada": staged_method(("1", "2.2", "3"), dcd_use_3d_branch=False, stage3_alternating=True,
-                          recalibrate_target_bn=False, self_training_rounds=0, stage3_coral_alpha=0.0),
+                          recalibrate_target_bn=False, self_training_rounds=0, stage3_coral_alpha=0.0,
+                          stage3_source_target_weight=0.0),
     "fsft": staged_method(STAGES),
     "fsft_no_coral": staged_method(("1", "2.2", "3"), stage3_coral_alpha=0.0),
     "fsft_no_self_training": staged_method(STAGES, self_training_rounds=0),

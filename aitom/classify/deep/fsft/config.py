@@ -68,6 +68,9 @@ class FSFTConfig:
             (the deployed encoder) in both stages and α = 1 it changed FSFT's validation score by -0.2 points over
             the shrec set's five seeds at SNR 0.1 (test -0.4; the term alone -0.5), so it is off
             (doc/results/tuning_stage3_coral/).
+        stage3_source_target_weight (not in the paper): weight of a second L_T in stage 3 and its rounds, the
+            labelled target rows (shots, then pseudo-labels) through f_s, the encoder deployed after the CTF
+            transfer; 0 (default): the labelled target goes through f_t alone, as in the paper.
         self_training_rounds (not in the paper): after stage 3, label a share of the unlabelled target
             pool with the network's own class-balanced confident predictions (``pseudo_labels.py``) and
             run stage 3 again (fresh optimizer, same schedule) with the shots plus those rows as the
@@ -76,6 +79,8 @@ class FSFTConfig:
         pseudo_label_fraction: share of the pool labelled per round (0.6: each class's 0.6 x pool /
             classes most confident predictions). Rounds and fraction were chosen on the shrec set's
             validation score among 1 or 2 rounds at 0.3 or 0.6 (doc/results.md).
+        pseudo_label_encoder: the encoder the rounds label the pool through: 'target' (f_t, default) or
+            'source' (f_s).
         self_training_epochs: epochs of each self-training round (None: epochs_stage3).
     Fine-tune baseline (``baselines.finetune``: stage 3 with γ = 0 and no D)
         finetune_epochs, finetune_lr: None uses epochs_stage3 and lr_stage3, so the baseline sees
@@ -178,9 +183,11 @@ class FSFTConfig:
     stage3_source_weight: float = _field(1.0, "3")
     stage3_freeze_bn: bool = _field(True, "3")
     stage3_coral_alpha: float = _field(0.0, "3")
+    stage3_source_target_weight: float = _field(0.0, "3")
 
     self_training_rounds: int = _field(2, "3")
     pseudo_label_fraction: float = _field(0.6, "3")
+    pseudo_label_encoder: str = _field("target", "3")
     self_training_epochs: int = _field(None, "3")
 
     finetune_epochs: int = _field(None, "3")
@@ -221,7 +228,8 @@ class FSFTConfig:
              lambda v: finite(v) and v > 0, "a finite number > 0"),
             (("source_noise_share",), True, lambda v: finite(v) and 0 < v <= 1, "None or in (0, 1]"),
             (("finetune_lr",), True, lambda v: finite(v) and v > 0, "None or a finite number > 0"),
-            (("coral_alpha", "swd_alpha", "gamma", "stage3_source_weight", "stage3_coral_alpha"), False, lambda v: finite(v) and v >= 0,
+            (("coral_alpha", "swd_alpha", "gamma", "stage3_source_weight", "stage3_coral_alpha",
+              "stage3_source_target_weight"), False, lambda v: finite(v) and v >= 0,
              "a finite number >= 0"),
             (("target_test_fraction", "source_val_fraction"), False, lambda v: finite(v) and 0 <= v < 1, "in [0, 1)"),
             (("bn_momentum",), False, lambda v: finite(v) and 0 <= v <= 1, "in [0, 1]"),
@@ -232,7 +240,7 @@ class FSFTConfig:
                   (("lr_schedule",), False, lambda v: v in ("cosine", "constant"), "'cosine' or 'constant'"),
                   (("ctf_estimation",), False, lambda v: v in ("missing", "always", "never"),
                    "'missing', 'always' or 'never'"),
-                  (("coral_encoder",), False, lambda v: v in ("target", "source"), "'target' or 'source'"),
+                  (("coral_encoder", "pseudo_label_encoder"), False, lambda v: v in ("target", "source"), "'target' or 'source'"),
                   (("deploy_encoder",), False, lambda v: v in ("auto", "target", "source"),
                    "'auto', 'target' or 'source'")]
         for names, optional, ok, want in rules:

@@ -129,7 +129,8 @@ def _claim_run_dir(run_dir):
 
 
 FIELDS_ADDED_LATER = {"self_training_rounds": 0, "self_training_epochs": None, "coral_encoder": "target",
-                     "stage3_coral_alpha": 0.0}
+                     "stage3_coral_alpha": 0.0, "stage3_source_target_weight": 0.0,
+                     "pseudo_label_encoder": "target"}
 """FSFTConfig fields newer than some run folders, with the value that reproduces what such a run did."""
 
 

@@ -516,7 +516,7 @@ def stage3_finetune(networks, data, config, run=None):
     base_state = dict(run.extra_state)
     for round_ in range(first, config.self_training_rounds + 1):
         if round_ > first:
-            rows, labels = _with_pseudo_labels(networks, data, config)
+            rows, labels = _with_pseudo_labels(networks, data, config, config.pseudo_label_encoder)
             if len(rows) == len(split.target_shots):  # no pool, or too small for one row per class: no round
                 break
         run.extra_state = dict(base_state, stage3_rounds_history=history,
@@ -555,6 +555,7 @@ def _stage3_fit(networks, data, config, run, target_rows, target_labels, round_)
     with run.strategy.scope():
         optimizer = _adam(config.lr_stage3, config, epochs, 2 * n_per_group // batch)
     gamma, w_source = float(config.gamma), float(config.stage3_source_weight)
+    w_target_source = float(config.stage3_source_target_weight)
     alternating = bool(config.stage3_alternating)
     use_dcd = alternating or gamma != 0.0
     disc = networks.discriminator
@@ -591,6 +592,10 @@ def _stage3_fit(networks, data, config, run, target_rows, target_labels, round_)
             l_s = cross_entropy(ya, networks.classifier(za, training=True), batch)
             l_t = cross_entropy(yb, networks.classifier(zb, training=True), batch)
             loss = w_source * l_s + l_t
+            if w_target_source:
+                _, zb_s = networks.encode(xb, "source", training=bn_training)
+                out["target_ce_source"] = cross_entropy(yb, networks.classifier(zb_s, training=True), batch)
+                loss = loss + w_target_source * out["target_ce_source"]
             if use_dcd:
                 l_dcd = cross_entropy(confusion_targets(group), disc([fa, fb, za, zb], training=False), batch)
                 loss = loss + gamma * l_dcd
