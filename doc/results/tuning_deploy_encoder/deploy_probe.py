@@ -2,16 +2,15 @@
 then scores the unlabelled pool's hidden labels (validation) and the test rows through f_t (the paper's choice),
 through f_s, and with the two's probabilities averaged. Appends a JSON line to results.jsonl beside this file.
 The networks do not depend on ``deploy_encoder`` (it picks the encoder at prediction only).
-``teacher=source`` labels the self-training rounds' pool through f_s instead of f_t (the probe of
-``stages._with_pseudo_labels``'s ``domain``).
+``teacher=source`` labels the self-training rounds' pool through f_s instead of f_t (the package's
+``pseudo_label_encoder``, which this probe's first runs patched in).
 Usage: python doc/results/tuning_deploy_encoder/deploy_probe.py DATA_DIR CELL SEED [method=NAME] [teacher=source]
        [field=value ...]"""
-import functools
 import json
 import os
 import sys
 import numpy as np
-from aitom.classify.deep.fsft import FSFTConfig, stages
+from aitom.classify.deep.fsft import FSFTConfig
 from aitom.classify.deep.fsft.baselines import SharedStages, resolve_method
 from aitom.classify.deep.fsft.stages import predict_logits
 from aitom.io.dataset import load_dataset
@@ -19,9 +18,9 @@ data_dir, cell, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 changes = dict(a.split("=", 1) for a in sys.argv[4:])
 method = changes.pop("method", "fsft")
 teacher = changes.pop("teacher", "target")
-stages._with_pseudo_labels = functools.partial(stages._with_pseudo_labels, domain=teacher)
 source, target = (load_dataset(f"{data_dir}/{cell}/{d}") for d in ("source", "target"))
-result = resolve_method(method)(source, target, 5, FSFTConfig(seed=seed, **changes), SharedStages(source, target))
+config = FSFTConfig(seed=seed, pseudo_label_encoder=teacher, **changes)
+result = resolve_method(method)(source, target, 5, config, SharedStages(source, target))
 net, split, y = result.networks, result.split, np.asarray(target.y)
 out = {"data": data_dir, "cell": cell, "seed": seed, "method": method, **changes}
 if teacher != "target":

@@ -70,7 +70,9 @@ class FSFTConfig:
             (doc/results/tuning_stage3_coral/).
         stage3_source_target_weight (not in the paper): weight of a second L_T in stage 3 and its rounds, the
             labelled target rows (shots, then pseudo-labels) through f_s, the encoder deployed after the CTF
-            transfer; 0 (default): the labelled target goes through f_t alone, as in the paper.
+            transfer; 0 (default): the labelled target goes through f_t alone, as in the paper. At 1 it lowered
+            FSFT's validation score on the shrec set at SNR 0.1 by 3.9 points (seeds 0-1; 2.7 with
+            ``pseudo_label_encoder='source'``), so it is off (doc/results/tuning_source_target/).
         self_training_rounds (not in the paper): after stage 3, label a share of the unlabelled target
             pool with the network's own class-balanced confident predictions (``pseudo_labels.py``) and
             run stage 3 again (fresh optimizer, same schedule) with the shots plus those rows as the
@@ -80,7 +82,8 @@ class FSFTConfig:
             classes most confident predictions). Rounds and fraction were chosen on the shrec set's
             validation score among 1 or 2 rounds at 0.3 or 0.6 (doc/results.md).
         pseudo_label_encoder: the encoder the rounds label the pool through: 'target' (f_t, default) or
-            'source' (f_s).
+            'source' (f_s). 'source' lifts f_t but leaves the deployed f_s where it was (validation 0.0 points
+            on five splits at SNR 0.1, doc/results.md), so f_t labels.
         self_training_epochs: epochs of each self-training round (None: epochs_stage3).
     Fine-tune baseline (``baselines.finetune``: stage 3 with γ = 0 and no D)
         finetune_epochs, finetune_lr: None uses epochs_stage3 and lr_stage3, so the baseline sees
