@@ -67,3 +67,10 @@ def test_alignment_and_coral_loss_are_validated_when_made():
         FSFTConfig(alignment="mmd")
     with pytest.raises(InputError, match="coral_loss"):
         FSFTConfig(coral_loss="l1")
+
+
+def test_stage3_target_options_are_validated_when_made():
+    with pytest.raises(InputError, match="config.pseudo_label_encoder"):
+        FSFTConfig(pseudo_label_encoder="both")
+    with pytest.raises(InputError, match="config.stage3_source_target_weight"):
+        FSFTConfig(stage3_source_target_weight=-1.0)
