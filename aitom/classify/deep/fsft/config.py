@@ -247,7 +247,8 @@ class FSFTConfig:
                   (("lr_schedule",), False, lambda v: v in ("cosine", "constant"), "'cosine' or 'constant'"),
                   (("ctf_estimation",), False, lambda v: v in ("missing", "always", "never"),
                    "'missing', 'always' or 'never'"),
-                  (("coral_encoder", "pseudo_label_encoder"), False, lambda v: v in ("target", "source"), "'target' or 'source'"),
+                  (("coral_encoder", "pseudo_label_encoder"), False, lambda v: v in ("target", "source"),
+                   "'target' or 'source'"),
                   (("deploy_encoder",), False, lambda v: v in ("auto", "target", "source"),
                    "'auto', 'target' or 'source'")]
         for names, optional, ok, want in rules:
