@@ -43,7 +43,7 @@ def data():
 
 
 def test_pseudo_labels_are_the_networks_predictions_on_the_pool(data):
-    """Through the encoder of the domain asked for (f_t by default, f_s on request)."""
+    """Through the encoder ``pseudo_label_encoder`` names (f_t by default, f_s on request)."""
     cfg = tiny_config(shots=2, pseudo_label_fraction=0.5)
     net = FSFTNetworks(16, 3, cfg)
     rng = np.random.default_rng(0)  # f_s unlike f_t: its convolution kernels perturbed
@@ -52,8 +52,7 @@ def test_pseudo_labels_are_the_networks_predictions_on_the_pool(data):
     shots, pool = data.split.target_shots, data.split.target_unlabelled
     chosen = {}
     for domain in ("target", "source"):
-        rows, labels = _with_pseudo_labels(net, data, cfg, domain) if domain == "source" else \
-            _with_pseudo_labels(net, data, cfg)
+        rows, labels = _with_pseudo_labels(net, data, cfg.replace(pseudo_label_encoder=domain))
         assert set(shots) <= set(rows) and len(set(rows)) == len(rows)
         np.testing.assert_array_equal(labels[np.isin(rows, shots)], data.target.y[np.sort(shots)])
         pooled = rows[~np.isin(rows, shots)]

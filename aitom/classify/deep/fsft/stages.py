@@ -516,7 +516,7 @@ def stage3_finetune(networks, data, config, run=None):
     base_state = dict(run.extra_state)
     for round_ in range(first, config.self_training_rounds + 1):
         if round_ > first:
-            rows, labels = _with_pseudo_labels(networks, data, config, config.pseudo_label_encoder)
+            rows, labels = _with_pseudo_labels(networks, data, config)
             if len(rows) == len(split.target_shots):  # no pool, or too small for one row per class: no round
                 break
         run.extra_state = dict(base_state, stage3_rounds_history=history,
@@ -531,12 +531,12 @@ def stage3_finetune(networks, data, config, run=None):
     return networks, history
 
 
-def _with_pseudo_labels(networks, data, config, domain="target"):
+def _with_pseudo_labels(networks, data, config):
     """The shots plus the pool's class-balanced confident predictions (:mod:`.pseudo_labels`) through the
-    ``domain``'s encoder: rows and labels."""
+    ``config.pseudo_label_encoder``: rows and labels."""
     split = data.split
     pool = split.target_unlabelled
-    logits = predict_logits(networks, domain, data.target.x, pool)
+    logits = predict_logits(networks, config.pseudo_label_encoder, data.target.x, pool)
     probabilities = tf.nn.softmax(logits).numpy()
     positions, predicted = select_pseudo_labels(probabilities, config.pseudo_label_fraction)
     rows = np.concatenate([split.target_shots, pool[positions]])
