@@ -2,7 +2,8 @@
 same splits.
 
 The runs of 20 epochs: FSFT through f_s in ../tuning_deploy_encoder/results.jsonl; source only (stage 1), stage 2.1
-and both ceilings in ../benchmark_ctf_transfer/runs.csv. Usage: python table.py
+and both ceilings in ../benchmark_ctf_transfer/runs.csv; fine-tune and FADA at 20 epochs (through f_s) in the
+former. Usage: python table.py
 """
 import json
 import os
@@ -12,7 +13,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from default_runs import benchmark, cell, fmt, folder_runs, print_cell_summaries, scored_both_ways  # noqa: E402
 
-NEW = "fsft[epochs_stage1=60]"
+NEW = ("fsft[epochs_stage1=60]", "fsft")  # the option before abb5c4c, the default after it
+BASELINE_COLUMNS = ["fine-tune, 20", "fine-tune, 60", "FADA, 20", "FADA, 60", "FSFT, 60", "ceiling", "joint ceiling"]
 COLUMNS = ["stage 1, 20", "stage 1, 60", "2.1, 20", "2.1, 60", "FSFT, 20", "FSFT, 60", "ceiling", "joint ceiling"]
 
 
@@ -21,8 +23,9 @@ def rows():
     probe, bench = scored_both_ways(), benchmark()
     out = []
     for (s, snr, seed), ms in sorted(folder_runs(HERE).items()):
-        c, r = cell(s, snr), ms[NEW]
+        c, r = cell(s, snr), next(ms[m] for m in NEW if m in ms)
         b = lambda m, k="accuracy": float(bench[(s, snr, seed, m)][k])
+        at60 = lambda m: float(ms[m]["accuracy"]) if m in ms else None
         stage = json.loads(r["stage_accuracy"])
         out.append({
             "cell": f"{s}, SNR {snr}", "key": (s, snr), "seed": seed, "stage 1, 20": b("source_only"),
@@ -30,7 +33,9 @@ def rows():
             "FSFT, 20": probe[(c, seed, "fsft")]["test_source"], "FSFT, 60": float(r["accuracy"]),
             "ceiling": b("target_oracle"), "joint ceiling": b("joint_oracle"),
             "val FSFT, 20": probe[(c, seed, "fsft")]["val_source"], "val FSFT, 60": float(r["target_val_acc"]),
-            "wall s": float(r["wall_s"])})
+            "wall s": float(r["wall_s"]),
+            "fine-tune, 20": probe[(c, seed, "finetune")]["test_source"], "fine-tune, 60": at60("finetune"),
+            "FADA, 20": probe[(c, seed, "fada")]["test_source"], "FADA, 60": at60("fada")})
     return out
 
 
@@ -43,6 +48,15 @@ def main():
               + f" | {r['val FSFT, 20']:.3f} / {r['val FSFT, 60']:.3f} | {r['wall s']:.0f} |")
     print_cell_summaries(rs, COLUMNS, [("FSFT, 60 − FSFT, 20: the rule", "FSFT, 60", "FSFT, 20"),
                                        ("stage 1, 60 − stage 1, 20", "stage 1, 60", "stage 1, 20")])
+    with_baselines = [r for r in rs if r["fine-tune, 60"] is not None]
+    if with_baselines:
+        print("\n**Fine-tune and FADA (through f_s, as deployed) at 20 and 60 stage-1 epochs, on the splits where "
+              "both ran**")
+        print_cell_summaries(with_baselines, BASELINE_COLUMNS,
+                             [("FSFT, 60 − fine-tune, 60", "FSFT, 60", "fine-tune, 60"),
+                              ("FSFT, 60 − FADA, 60", "FSFT, 60", "FADA, 60"),
+                              ("fine-tune, 60 − fine-tune, 20", "fine-tune, 60", "fine-tune, 20"),
+                              ("FADA, 60 − FADA, 20", "FADA, 60", "FADA, 20")])
 
 
 if __name__ == "__main__":
