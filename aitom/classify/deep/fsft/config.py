@@ -32,7 +32,8 @@ class FSFTConfig:
         epochs_stage1, batch_size, lr_stage1. 60 epochs, not the reference's 20: with the source read as the
             target records it (a fresh target-like noise on every read) 20 leave stage 1 under-trained; 60 raised
             FSFT's validation score on the shrec set at SNR 0.1 by 2.2 points over seeds 0-4 (+0.6 to +3.5 each;
-            test 0.928 → 0.954; doc/results/tuning_stage1_epochs/).
+            test 0.928 → 0.954 against a target-only ceiling of 0.910 and a joint one of 0.968;
+            doc/results/tuning_stage1_epochs/).
     Stage 2.1 (cross-entropy + α·CORAL)
         epochs_stage2_1, coral_batch_size (per domain), lr_stage2_1, coral_alpha.
         coral_loss: 'normalized' (default: ||C_s - C_t||_F^2 / (||C_s||_F^2 + ||C_t||_F^2), scale-free; see
