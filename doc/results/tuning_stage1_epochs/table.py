@@ -2,8 +2,8 @@
 same splits.
 
 The runs of 20 epochs: FSFT through f_s in ../tuning_deploy_encoder/results.jsonl; source only (stage 1), stage 2.1
-and both ceilings in ../benchmark_ctf_transfer/runs.csv; fine-tune and FADA at 20 epochs (through f_s) in the
-former. Usage: python table.py
+and both ceilings in ../benchmark_ctf_transfer/runs.csv; fine-tune, FADA and FSFT without CORAL at 20 epochs (through
+f_s) in the former. Usage: python table.py
 """
 import json
 import os
@@ -15,6 +15,7 @@ from default_runs import benchmark, cell, fmt, folder_runs, print_cell_summaries
 
 NEW = ("fsft[epochs_stage1=60]", "fsft")  # the option before abb5c4c, the default after it
 BASELINE_COLUMNS = ["fine-tune, 20", "fine-tune, 60", "FADA, 20", "FADA, 60", "FSFT, 60", "ceiling", "joint ceiling"]
+CORAL_COLUMNS = ["no CORAL, 20", "FSFT, 20", "no CORAL, 60", "FSFT, 60", "ceiling", "joint ceiling"]
 COLUMNS = ["stage 1, 20", "stage 1, 60", "2.1, 20", "2.1, 60", "FSFT, 20", "FSFT, 60", "ceiling", "joint ceiling"]
 
 
@@ -25,7 +26,8 @@ def rows():
     for (s, snr, seed), ms in sorted(folder_runs(HERE).items()):
         c, r = cell(s, snr), next(ms[m] for m in NEW if m in ms)
         b = lambda m, k="accuracy": float(bench[(s, snr, seed, m)][k])
-        at60 = lambda m: float(ms[m]["accuracy"]) if m in ms else None
+        at60 = lambda m, k="accuracy": float(ms[m][k]) if m in ms else None
+        at20 = lambda m, k="test_source": probe[(c, seed, m)][k] if (c, seed, m) in probe else None
         stage = json.loads(r["stage_accuracy"])
         out.append({
             "cell": f"{s}, SNR {snr}", "key": (s, snr), "seed": seed, "stage 1, 20": b("source_only"),
@@ -35,7 +37,9 @@ def rows():
             "val FSFT, 20": probe[(c, seed, "fsft")]["val_source"], "val FSFT, 60": float(r["target_val_acc"]),
             "wall s": float(r["wall_s"]),
             "fine-tune, 20": probe[(c, seed, "finetune")]["test_source"], "fine-tune, 60": at60("finetune"),
-            "FADA, 20": probe[(c, seed, "fada")]["test_source"], "FADA, 60": at60("fada")})
+            "FADA, 20": probe[(c, seed, "fada")]["test_source"], "FADA, 60": at60("fada"),
+            "no CORAL, 20": at20("fsft_no_coral"), "val no CORAL, 20": at20("fsft_no_coral", "val_source"),
+            "no CORAL, 60": at60("fsft_no_coral"), "val no CORAL, 60": at60("fsft_no_coral", "target_val_acc")})
     return out
 
 
@@ -57,6 +61,12 @@ def main():
                               ("FSFT, 60 − FADA, 60", "FSFT, 60", "FADA, 60"),
                               ("fine-tune, 60 − fine-tune, 20", "fine-tune, 60", "fine-tune, 20"),
                               ("FADA, 60 − FADA, 20", "FADA, 60", "FADA, 20")])
+    with_no_coral = [r for r in rs if r["no CORAL, 60"] is not None]
+    if with_no_coral:
+        print("\n**CORAL's share: FSFT without CORAL (`fsft_no_coral`, through f_s) at 20 and 60 stage-1 epochs**")
+        print_cell_summaries(with_no_coral, CORAL_COLUMNS,
+                             [("FSFT, 60 − no CORAL, 60: the rule", "FSFT, 60", "no CORAL, 60"),
+                              ("FSFT, 20 − no CORAL, 20", "FSFT, 20", "no CORAL, 20")])
 
 
 if __name__ == "__main__":
