@@ -50,7 +50,7 @@ def main():
     for r in rs:
         print(f"| {r['cell']} | {r['seed']} | " + " | ".join(fmt(r[k]) for k in COLUMNS)
               + f" | {r['val FSFT, 20']:.3f} / {r['val FSFT, 60']:.3f} | {r['wall s']:.0f} |")
-    print_cell_summaries(rs, COLUMNS, [("FSFT, 60 − FSFT, 20: the rule", "FSFT, 60", "FSFT, 20"),
+    print_cell_summaries(rs, COLUMNS, [("FSFT, 60 − FSFT, 20 (the rule: shrec, SNR 0.1)", "FSFT, 60", "FSFT, 20"),
                                        ("stage 1, 60 − stage 1, 20", "stage 1, 60", "stage 1, 20")])
     with_baselines = [r for r in rs if r["fine-tune, 60"] is not None]
     if with_baselines:
