@@ -36,8 +36,8 @@ def rows():
             "ceiling": b("target_oracle"), "joint ceiling": b("joint_oracle"),
             "val FSFT, 20": probe[(c, seed, "fsft")]["val_source"], "val FSFT, 60": float(r["target_val_acc"]),
             "wall s": float(r["wall_s"]),
-            "fine-tune, 20": probe[(c, seed, "finetune")]["test_source"], "fine-tune, 60": at60("finetune"),
-            "FADA, 20": probe[(c, seed, "fada")]["test_source"], "FADA, 60": at60("fada"),
+            "fine-tune, 20": at20("finetune"), "fine-tune, 60": at60("finetune"),
+            "FADA, 20": at20("fada"), "FADA, 60": at60("fada"),
             "no CORAL, 20": at20("fsft_no_coral"), "val no CORAL, 20": at20("fsft_no_coral", "val_source"),
             "no CORAL, 60": at60("fsft_no_coral"), "val no CORAL, 60": at60("fsft_no_coral", "target_val_acc")})
     return out
