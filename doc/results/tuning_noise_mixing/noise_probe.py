@@ -11,7 +11,6 @@ the test set is not printed.
 """
 import sys, time, json
 import numpy as np
-import aitom
 from aitom.io.dataset import load_two_domain
 from aitom.image.normalize import standardize
 import aitom.classify.deep.fsft.data as D
