@@ -3,7 +3,8 @@ same splits.
 
 The runs of 20 epochs: FSFT through f_s in ../tuning_deploy_encoder/results.jsonl; source only (stage 1), stage 2.1
 and both ceilings in ../benchmark_ctf_transfer/runs.csv; fine-tune, FADA and FSFT without CORAL at 20 epochs (through
-f_s) in the former. Usage: python table.py
+f_s) in the former; the four stages without the self-training rounds at 20 epochs (through f_s) in
+../ablation_four_stages/runs.csv. Usage: python table.py
 """
 import json
 import os
@@ -15,6 +16,7 @@ from default_runs import benchmark, cell, fmt, folder_runs, print_cell_summaries
 
 NEW = ("fsft[epochs_stage1=60]", "fsft")  # the option before abb5c4c, the default after it
 BASELINE_COLUMNS = ["fine-tune, 20", "fine-tune, 60", "FADA, 20", "FADA, 60", "FSFT, 60", "ceiling", "joint ceiling"]
+ROUNDS_COLUMNS = ["no rounds, 20", "FSFT, 20", "no rounds, 60", "FSFT, 60", "ceiling", "joint ceiling"]
 CORAL_COLUMNS = ["no CORAL, 20", "FSFT, 20", "no CORAL, 60", "FSFT, 60", "ceiling", "joint ceiling"]
 COLUMNS = ["stage 1, 20", "stage 1, 60", "2.1, 20", "2.1, 60", "FSFT, 20", "FSFT, 60", "ceiling", "joint ceiling"]
 
@@ -22,12 +24,14 @@ COLUMNS = ["stage 1, 20", "stage 1, 60", "2.1, 20", "2.1, 60", "FSFT, 20", "FSFT
 def rows():
     """One dict per split of this folder's runs."""
     probe, bench = scored_both_ways(), benchmark()
+    four_stages = folder_runs(os.path.join(os.path.dirname(HERE), "ablation_four_stages"))
     out = []
     for (s, snr, seed), ms in sorted(folder_runs(HERE).items()):
         c, r = cell(s, snr), next(ms[m] for m in NEW if m in ms)
         b = lambda m, k="accuracy": float(bench[(s, snr, seed, m)][k])
         at60 = lambda m, k="accuracy": float(ms[m][k]) if m in ms else None
         at20 = lambda m, k="test_source": probe[(c, seed, m)][k] if (c, seed, m) in probe else None
+        rounds20 = four_stages.get((s, snr, seed), {}).get("fsft_no_self_training")
         stage = json.loads(r["stage_accuracy"])
         out.append({
             "cell": f"{s}, SNR {snr}", "key": (s, snr), "seed": seed, "stage 1, 20": b("source_only"),
@@ -39,7 +43,11 @@ def rows():
             "fine-tune, 20": at20("finetune"), "fine-tune, 60": at60("finetune"),
             "FADA, 20": at20("fada"), "FADA, 60": at60("fada"),
             "no CORAL, 20": at20("fsft_no_coral"), "val no CORAL, 20": at20("fsft_no_coral", "val_source"),
-            "no CORAL, 60": at60("fsft_no_coral"), "val no CORAL, 60": at60("fsft_no_coral", "target_val_acc")})
+            "no CORAL, 60": at60("fsft_no_coral"), "val no CORAL, 60": at60("fsft_no_coral", "target_val_acc"),
+            "no rounds, 20": rounds20 and float(rounds20["accuracy"]),
+            "val no rounds, 20": rounds20 and float(rounds20["target_val_acc"]),
+            "no rounds, 60": at60("fsft_no_self_training"),
+            "val no rounds, 60": at60("fsft_no_self_training", "target_val_acc")})
     return out
 
 
@@ -67,6 +75,13 @@ def main():
         print_cell_summaries(with_no_coral, CORAL_COLUMNS,
                              [("FSFT, 60 − no CORAL, 60: the rule", "FSFT, 60", "no CORAL, 60"),
                               ("FSFT, 20 − no CORAL, 20", "FSFT, 20", "no CORAL, 20")])
+    with_no_rounds = [r for r in rs if r["no rounds, 60"] is not None]
+    if with_no_rounds:
+        print("\n**The self-training rounds' share: the paper's four stages (`fsft_no_self_training`, through f_s) "
+              "at 20 and 60 stage-1 epochs**")
+        print_cell_summaries(with_no_rounds, ROUNDS_COLUMNS,
+                             [("FSFT, 60 − no rounds, 60: the rule", "FSFT, 60", "no rounds, 60"),
+                              ("FSFT, 20 − no rounds, 20", "FSFT, 20", "no rounds, 20")])
 
 
 if __name__ == "__main__":
