@@ -80,7 +80,7 @@ def main():
         print("\n**The self-training rounds' share: the paper's four stages (`fsft_no_self_training`, through f_s) "
               "at 20 and 60 stage-1 epochs**")
         print_cell_summaries(with_no_rounds, ROUNDS_COLUMNS,
-                             [("FSFT, 60 − no rounds, 60: the rule", "FSFT, 60", "no rounds, 60"),
+                             [("FSFT, 60 − no rounds, 60 (the rule: shrec, SNR 0.1)", "FSFT, 60", "no rounds, 60"),
                               ("FSFT, 20 − no rounds, 20", "FSFT, 20", "no rounds, 20")])
 
 
