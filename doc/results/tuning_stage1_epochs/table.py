@@ -20,6 +20,23 @@ ROUNDS_COLUMNS = ["no rounds, 20", "FSFT, 20", "no rounds, 60", "FSFT, 60", "cei
 CORAL_COLUMNS = ["no CORAL, 20", "FSFT, 20", "no CORAL, 60", "FSFT, 60", "ceiling", "joint ceiling"]
 COLUMNS = ["stage 1, 20", "stage 1, 60", "2.1, 20", "2.1, 60", "FSFT, 20", "FSFT, 60", "ceiling", "joint ceiling"]
 
+# The sections printed after the main table: title, the column a split needs to be shown, columns, differences.
+SECTIONS = [
+    ("Fine-tune and FADA (through f_s, as deployed) at 20 and 60 stage-1 epochs, on the splits where both ran",
+     "fine-tune, 60", BASELINE_COLUMNS,
+     [("FSFT, 60 − fine-tune, 60", "FSFT, 60", "fine-tune, 60"), ("FSFT, 60 − FADA, 60", "FSFT, 60", "FADA, 60"),
+      ("fine-tune, 60 − fine-tune, 20", "fine-tune, 60", "fine-tune, 20"),
+      ("FADA, 60 − FADA, 20", "FADA, 60", "FADA, 20")]),
+    ("CORAL's share: FSFT without CORAL (`fsft_no_coral`, through f_s) at 20 and 60 stage-1 epochs",
+     "no CORAL, 60", CORAL_COLUMNS,
+     [("FSFT, 60 − no CORAL, 60: the rule", "FSFT, 60", "no CORAL, 60"),
+      ("FSFT, 20 − no CORAL, 20", "FSFT, 20", "no CORAL, 20")]),
+    ("The self-training rounds' share: the paper's four stages (`fsft_no_self_training`, through f_s) at 20 and 60 "
+     "stage-1 epochs", "no rounds, 60", ROUNDS_COLUMNS,
+     [("FSFT, 60 − no rounds, 60 (the rule: shrec, SNR 0.1)", "FSFT, 60", "no rounds, 60"),
+      ("FSFT, 20 − no rounds, 20", "FSFT, 20", "no rounds, 20")]),
+]
+
 
 def rows():
     """One dict per split of this folder's runs."""
@@ -60,29 +77,11 @@ def main():
               + f" | {r['val FSFT, 20']:.3f} / {r['val FSFT, 60']:.3f} | {r['wall s']:.0f} |")
     print_cell_summaries(rs, COLUMNS, [("FSFT, 60 − FSFT, 20 (the rule: shrec, SNR 0.1)", "FSFT, 60", "FSFT, 20"),
                                        ("stage 1, 60 − stage 1, 20", "stage 1, 60", "stage 1, 20")])
-    with_baselines = [r for r in rs if r["fine-tune, 60"] is not None]
-    if with_baselines:
-        print("\n**Fine-tune and FADA (through f_s, as deployed) at 20 and 60 stage-1 epochs, on the splits where "
-              "both ran**")
-        print_cell_summaries(with_baselines, BASELINE_COLUMNS,
-                             [("FSFT, 60 − fine-tune, 60", "FSFT, 60", "fine-tune, 60"),
-                              ("FSFT, 60 − FADA, 60", "FSFT, 60", "FADA, 60"),
-                              ("fine-tune, 60 − fine-tune, 20", "fine-tune, 60", "fine-tune, 20"),
-                              ("FADA, 60 − FADA, 20", "FADA, 60", "FADA, 20")])
-    with_no_coral = [r for r in rs if r["no CORAL, 60"] is not None]
-    if with_no_coral:
-        print("\n**CORAL's share: FSFT without CORAL (`fsft_no_coral`, through f_s) at 20 and 60 stage-1 epochs**")
-        print_cell_summaries(with_no_coral, CORAL_COLUMNS,
-                             [("FSFT, 60 − no CORAL, 60: the rule", "FSFT, 60", "no CORAL, 60"),
-                              ("FSFT, 20 − no CORAL, 20", "FSFT, 20", "no CORAL, 20")])
-    with_no_rounds = [r for r in rs if r["no rounds, 60"] is not None]
-    if with_no_rounds:
-        print("\n**The self-training rounds' share: the paper's four stages (`fsft_no_self_training`, through f_s) "
-              "at 20 and 60 stage-1 epochs**")
-        print_cell_summaries(with_no_rounds, ROUNDS_COLUMNS,
-                             [("FSFT, 60 − no rounds, 60 (the rule: shrec, SNR 0.1)", "FSFT, 60", "no rounds, 60"),
-                              ("FSFT, 20 − no rounds, 20", "FSFT, 20", "no rounds, 20")])
-
+    for title, needs, columns, differences in SECTIONS:
+        ran = [r for r in rs if r[needs] is not None]
+        if ran:
+            print(f"\n**{title}**")
+            print_cell_summaries(ran, columns, differences)
 
 if __name__ == "__main__":
     main()
