@@ -41,8 +41,9 @@ def main():
     source, target = load_two_domain(data_dir)          # memory-mapped: never all in RAM
     save_class_montage(target.x, target.y, target.class_names, os.path.join(args.out, "montage_target.png"))
 
-    # 3. FSFT with the reference schedule; 5 labelled target subtomograms per class are drawn with the seed,
-    #    the rest of the target is split into an unlabelled pool and a held-out test set.
+    # 3. FSFT with the default schedule (stage 1 trains 60 epochs, the reference 20); 5 labelled target
+    #    subtomograms per class are drawn with the seed, the rest of the target is split into an unlabelled
+    #    pool and a held-out test set.
     config = FSFTConfig(seed=args.seed)
     if args.quick:
         config = config.replace(epochs_stage1=6, epochs_stage2_1=4, epochs_stage2_2=20, epochs_stage3=6,
